@@ -1,0 +1,101 @@
+"""Emailpass identities: register, log in, refresh, and create users with a password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ApiError, invalid_data, unauthorized
+from ..events import security_event
+from ..extensions import db
+from ..models import AuthIdentity, ProviderIdentity, User, normalize_email
+from ..state import auth_state
+from ..validation import is_email
+
+PROVIDER = "emailpass"
+MIN_PASSWORD_LENGTH = 8  # OWASP's floor for a new password
+INVALID_CREDENTIALS = "Invalid email or password"
+IDENTITY_EXISTS = "Identity with email already exists"  # Medusa's words; its dashboard matches on them
+
+
+def find_provider_identity(email: str) -> ProviderIdentity | None:
+    return db.session.execute(
+        db.select(ProviderIdentity).filter_by(provider=PROVIDER, entity_id=normalize_email(email))
+    ).scalar_one_or_none()
+
+
+def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = None) -> str:
+    """Medusa's token for an auth identity, read from what the database holds now."""
+    return auth_state().tokens.issue_auth_token(identity.id, identity.user_id, user_metadata or {})
+
+
+def authenticate(email: str, password: str) -> str:
+    """A token for the right email and password; one generic 401 for anything else, in equal time."""
+    passwords = auth_state().passwords
+    provider = find_provider_identity(email)
+    if provider is None or provider.password_hash is None:
+        passwords.burn(password)
+        security_event("login_failed", reason="unknown_identity")
+        raise unauthorized(INVALID_CREDENTIALS)
+    if not passwords.verify(provider.password_hash, password):
+        security_event("login_failed", reason="wrong_password", auth_identity_id=provider.auth_identity_id)
+        raise unauthorized(INVALID_CREDENTIALS)
+    if passwords.needs_rehash(provider.password_hash):
+        provider.password_hash = passwords.hash(password)
+        db.session.commit()
+    identity = provider.auth_identity
+    security_event("login_succeeded", auth_identity_id=identity.id, user_id=identity.user_id)
+    return token_for(identity, provider.user_metadata)
+
+
+def register(email: str, password: str) -> str:
+    """A new emailpass identity and its registration token (no user yet, as in Medusa)."""
+    identity = create_identity(email, password)
+    security_event("identity_registered", auth_identity_id=identity.id)
+    return token_for(identity)
+
+
+def create_identity(email: str, password: str, user_id: str | None = None) -> AuthIdentity:
+    if not is_email(email):
+        raise invalid_data("email must be a valid email address")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise invalid_data(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if find_provider_identity(email) is not None:
+        raise unauthorized(IDENTITY_EXISTS)
+    identity = AuthIdentity(app_metadata={"user_id": user_id} if user_id else {})
+    identity.provider_identities.append(
+        ProviderIdentity(
+            provider=PROVIDER,
+            entity_id=normalize_email(email),
+            password_hash=auth_state().passwords.hash(password),
+        )
+    )
+    db.session.add(identity)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same email registered concurrently
+        db.session.rollback()
+        raise unauthorized(IDENTITY_EXISTS) from None
+    return identity
+
+
+def refresh(auth_context: dict[str, Any]) -> str:
+    """A fresh token for the bearer's auth identity, re-read so a newly linked user shows up."""
+    identity = db.session.get(AuthIdentity, auth_context["auth_identity_id"])
+    if identity is None:
+        raise unauthorized()
+    return token_for(identity, auth_context.get("user_metadata") or {})
+
+
+def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
+    """A user with an emailpass identity linked to it (the CLI's `users create`)."""
+    normalized = normalize_email(email)
+    if db.session.execute(db.select(User).filter_by(email=normalized)).scalar_one_or_none() is not None:
+        raise ApiError(422, "duplicate_error", f"User with email: {normalized}, already exists.")
+    user = User(email=normalized, first_name=first_name, last_name=last_name)
+    db.session.add(user)
+    db.session.flush()
+    create_identity(email, password, user_id=user.id)
+    security_event("user_created", user_id=user.id)
+    return user

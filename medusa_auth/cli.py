@@ -1,0 +1,99 @@
+"""Command line: ``flask --app wsgi keys | jwks | users`` (``db`` comes from Flask-Migrate)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from .auth import service as auth_service
+from .errors import ApiError
+from .keys.development import write_private_file
+from .keys.material import (
+    KeyMaterialError,
+    check_algorithm_fits,
+    default_algorithm,
+    generate_private_key,
+    load_private_pem,
+    load_public_pem,
+    private_key_pem,
+    public_jwk,
+    public_key_pem,
+    thumbprint,
+    to_joserfc_key,
+    unescape_pem,
+)
+
+keys_cli = AppGroup("keys", help="Signing keys.")
+jwks_cli = AppGroup("jwks", help="JSON Web Key Sets.")
+users_cli = AppGroup("users", help="Users.")
+
+
+@keys_cli.command("generate")
+@click.option("--type", "key_type", type=click.Choice(["RSA", "EC", "Ed25519"]), default="RSA", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write the private key (mode 0600).")
+@click.option("--passphrase", envvar="JWT_SECRET_KEY_PASSPHRASE", help="Encrypt the private key with this.")
+def generate_key(key_type: str, out: str | None, passphrase: str | None) -> None:
+    """Write a new private key with 0600 permissions and print the .env lines that use it."""
+    key = generate_private_key(key_type)
+    path = Path(out or Path(current_app.instance_path) / f"jwt-{key_type.lower()}-private.pem").resolve()
+    if not write_private_file(path, private_key_pem(key, passphrase)):
+        raise click.ClickException(f"{path} exists; choose another --out (keys are never overwritten)")
+    public = key.public_key()
+    click.echo(f"# private key written to {path} (mode 0600); keep it out of git", err=True)
+    click.echo(f"JWT_SECRET_KEY_FILE={path}")
+    one_line = public_key_pem(public).strip().replace("\n", "\\n")
+    click.echo(f'JWT_PUBLIC_KEY="{one_line}"')
+    click.echo(f"JWT_ALGORITHM={default_algorithm(public)}")
+    click.echo(f"JWT_KEYID={thumbprint(to_joserfc_key(public))}")
+
+
+@jwks_cli.command("export")
+@click.argument("pem_files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option("--alg", help="Algorithm for every key (default: from the key type).")
+@click.option("--kid", help="Key id (one key only; default: the RFC 7638 thumbprint).")
+@click.option("--passphrase", envvar="JWT_SECRET_KEY_PASSPHRASE", help="For an encrypted private key.")
+def export_jwks(pem_files: tuple[str, ...], alg: str | None, kid: str | None, passphrase: str | None) -> None:
+    """Print the JWKS for PEM keys (public or private), or for the configured keys when none is given."""
+    if not pem_files:
+        document = current_app.extensions["medusa_auth"].keys.jwks
+        if document is None:
+            raise click.ClickException("no public key is configured; pass PEM files")
+        click.echo(document.body.decode())
+        return
+    if kid and len(pem_files) > 1:
+        raise click.ClickException("--kid names one key; pass one PEM file with it")
+    keys = []
+    for name in pem_files:
+        try:
+            text = unescape_pem(Path(name).read_text(encoding="utf-8"))
+            public = load_private_pem(text, passphrase).public_key() if "PRIVATE" in text else load_public_pem(text)
+            algorithm = alg or default_algorithm(public)
+            check_algorithm_fits(algorithm, public)
+        except KeyMaterialError as error:
+            raise click.ClickException(f"{name}: {error}") from error
+        wrapped = to_joserfc_key(public)
+        keys.append(public_jwk(wrapped, kid or thumbprint(wrapped), algorithm))
+    click.echo(json.dumps({"keys": keys}, separators=(",", ":")))
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--first-name")
+@click.option("--last-name")
+def create_user(email: str, password: str, first_name: str | None, last_name: str | None) -> None:
+    """Create a user who signs in with this email and password."""
+    try:
+        user = auth_service.create_user(email, password, first_name, last_name)
+    except ApiError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"created {user.id} <{user.email}>")
+
+
+def register_commands(app: Flask) -> None:
+    for group in (keys_cli, jwks_cli, users_cli):
+        app.cli.add_command(group)

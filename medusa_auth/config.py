@@ -1,0 +1,327 @@
+"""Configuration: every variable of the service, read once, checked once.
+
+``get_jwt_config()`` is the guide's ``getJwtConfig`` helper in Python: it reads the environment and
+returns the whole JWT configuration (the http options and the user module's options) as one frozen
+object. Every misconfiguration raises ``ConfigError`` whose message is one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import find_dotenv, load_dotenv
+from flask import Flask
+
+from .keys.development import development_cookie_secret, development_key_file
+from .keys.material import (
+    ALGORITHM_KEY_TYPES,
+    PRIVATE_JWK_MEMBERS,
+    KeyMaterialError,
+    PrivateKey,
+    PublicKey,
+    check_algorithm_fits,
+    default_algorithm,
+    key_type_name,
+    load_private_pem,
+    load_public_pem,
+    looks_like_pem,
+    same_public_key,
+    thumbprint,
+    to_joserfc_key,
+    unescape_pem,
+)
+from .passwords import OWASP_MIN
+
+OWASP_PASSWORD_HASHING = {f"PASSWORD_HASH_{name.upper()}": value for name, value in OWASP_MIN.items()}
+
+# Every variable the service reads from the environment (SPEC §2), besides Flask's own.
+ENVIRONMENT_VARIABLES = (
+    "APP_ENV",
+    "JWT_SECRET_KEY",
+    "JWT_SECRET_KEY_FILE",
+    "JWT_SECRET_KEY_PASSPHRASE",
+    "JWT_PUBLIC_KEY",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_ALGORITHM",
+    "JWT_EXPIRES_IN",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_KEYID",
+    "JWKS_CONTENT",
+    "JWKS_URL",
+    "MEDUSA_BACKEND_URL",
+    "INVITE_VALID_DURATION",
+    "DATABASE_URL",
+    "COOKIE_SECRET",
+    "COOKIE_SECRET_FILE",
+    "ADMIN_CORS",
+    "AUTH_CORS",
+    "REDIS_URL",
+    "LOG_LEVEL",
+)
+
+DEFAULTS: dict[str, str] = {
+    # Fail closed: a deployment that forgets APP_ENV gets production's checks.
+    "APP_ENV": "production",
+    "JWT_EXPIRES_IN": "1d",
+    "MEDUSA_BACKEND_URL": "http://localhost:9000",
+    "INVITE_VALID_DURATION": "86400",
+    "LOG_LEVEL": "INFO",
+}
+
+APP_ENVS = ("development", "production", "test")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ConfigError(Exception):
+    """A misconfiguration that stops startup; ``str()`` is one line that names the variable."""
+
+
+@dataclass(frozen=True)
+class TokenOptions:
+    """The guide's ``jwtOptions`` and ``jwtVerifyOptions`` for one kind of signer."""
+
+    algorithm: str
+    keyid: str
+    issuer: str | None
+    audience: tuple[str, ...]
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class JwtConfig:
+    """The whole JWT configuration; keys are parsed here once and never per request."""
+
+    http: TokenOptions  # access and registration tokens
+    user_module: TokenOptions  # invite tokens: the same keys, lifetime INVITE_VALID_DURATION
+    signing_key: PrivateKey | bytes | None  # None: a verifier-only instance
+    verify_key: PublicKey | bytes | None  # None: verification goes to JWKS_URL
+    jwks_content: bytes | None
+    jwks_url: str | None
+    backend_url: str
+
+    @property
+    def can_sign(self) -> bool:
+        return self.signing_key is not None
+
+
+def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
+    """Read the JWT configuration from ``environ`` (default: the process environment)."""
+    env = {**DEFAULTS, **{k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}}
+    signing_key, verify_key, algorithm = _read_keys(env)
+    backend_url = _http_url(env, "MEDUSA_BACKEND_URL")
+    jwks_url = _jwks_url(env)
+    if verify_key is None and jwks_url is None:
+        raise ConfigError(
+            "JWT_SECRET_KEY is not set: generate one with `flask --app wsgi keys generate` "
+            "(or set JWT_PUBLIC_KEY or JWKS_URL for a verifier-only instance)"
+        )
+    keyid = env.get("JWT_KEYID") or _default_keyid(verify_key)
+    http = TokenOptions(
+        algorithm=algorithm,
+        keyid=keyid,
+        issuer=env.get("JWT_ISSUER"),
+        audience=tuple(a.strip() for a in env.get("JWT_AUDIENCE", "").split(",") if a.strip()),
+        expires_in=parse_duration(env["JWT_EXPIRES_IN"], "JWT_EXPIRES_IN"),
+    )
+    invite_seconds = parse_duration(env["INVITE_VALID_DURATION"], "INVITE_VALID_DURATION")
+    return JwtConfig(
+        http=http,
+        user_module=TokenOptions(**{**http.__dict__, "expires_in": invite_seconds}),
+        signing_key=signing_key,
+        verify_key=verify_key,
+        jwks_content=_jwks_content(env),
+        jwks_url=jwks_url,
+        backend_url=backend_url,
+    )
+
+
+def parse_duration(value: str, variable: str) -> int:
+    """``1d``, ``12h``, ``30m``, ``900s``, ``2w`` or plain seconds, as jsonwebtoken's expiresIn reads them."""
+    match = _DURATION.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"{variable}={value!r} is not a duration: use seconds or 1d, 12h, 30m, 900s")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def read_secret(env: Mapping[str, str], variable: str) -> str | None:
+    """A value given directly or through ``<variable>_FILE`` (Docker secrets), not both."""
+    direct, path = env.get(variable), env.get(f"{variable}_FILE")
+    if direct and path:
+        raise ConfigError(f"{variable} and {variable}_FILE are both set: keep one")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"{variable}_FILE={path!r} cannot be read: {exc.strerror}") from exc
+    return direct
+
+
+def _read_keys(env: Mapping[str, str]) -> tuple[PrivateKey | bytes | None, PublicKey | bytes | None, str]:
+    """The signing key, the key that verifies, and the algorithm pinned to them."""
+    secret = read_secret(env, "JWT_SECRET_KEY")
+    public_text = read_secret(env, "JWT_PUBLIC_KEY")
+    requested = env.get("JWT_ALGORITHM")
+    if requested is not None and requested not in ALGORITHM_KEY_TYPES:
+        raise ConfigError(f"JWT_ALGORITHM={requested} is not supported: use one of {', '.join(ALGORITHM_KEY_TYPES)}")
+    signing: PrivateKey | bytes | None = None
+    if secret is not None:
+        signing = _parse_signing_key(secret, env.get("JWT_SECRET_KEY_PASSPHRASE"), requested)
+    public: PublicKey | None = None
+    if public_text is not None:
+        if isinstance(signing, bytes):
+            raise ConfigError("JWT_PUBLIC_KEY is set, but JWT_SECRET_KEY is a shared secret (HS256): remove one")
+        try:
+            public = load_public_pem(unescape_pem(public_text))
+        except KeyMaterialError as exc:
+            raise ConfigError(f"JWT_PUBLIC_KEY: {exc}") from exc
+        if signing is not None and not same_public_key(public, signing.public_key()):
+            raise ConfigError("JWT_PUBLIC_KEY does not match the private key in JWT_SECRET_KEY")
+    verify: PublicKey | bytes | None
+    if isinstance(signing, bytes):
+        verify = signing
+    else:
+        verify = public or (signing.public_key() if signing is not None else None)
+    if verify is None:
+        return None, None, requested or "RS256"
+    algorithm = requested or default_algorithm(verify)
+    try:
+        check_algorithm_fits(algorithm, verify)
+    except KeyMaterialError as exc:
+        raise ConfigError(f"JWT_ALGORITHM={algorithm}: {exc}") from exc
+    return signing, verify, algorithm
+
+
+def _parse_signing_key(secret: str, passphrase: str | None, requested: str | None) -> PrivateKey | bytes:
+    text = unescape_pem(secret)
+    if not looks_like_pem(text):
+        if requested and requested != "HS256":
+            raise ConfigError(
+                f"JWT_ALGORITHM={requested} needs a PEM private key in JWT_SECRET_KEY, not a plain secret"
+            )
+        raw = secret.encode()
+        if len(raw) < 32:
+            raise ConfigError("JWT_SECRET_KEY: an HS256 secret needs at least 32 bytes (RFC 7518 §3.2)")
+        return raw
+    if requested and requested.startswith("HS"):
+        raise ConfigError(
+            f"JWT_ALGORITHM={requested} is symmetric and cannot be used with the PEM key in JWT_SECRET_KEY"
+        )
+    if "PUBLIC KEY" in text.split("\n", 1)[0]:
+        raise ConfigError("JWT_SECRET_KEY holds a public key: put it in JWT_PUBLIC_KEY and the private key here")
+    try:
+        return load_private_pem(text, passphrase)
+    except KeyMaterialError as exc:
+        raise ConfigError(f"JWT_SECRET_KEY: {exc}") from exc
+
+
+def _default_keyid(verify_key: PublicKey | bytes | None) -> str:
+    return thumbprint(to_joserfc_key(verify_key)) if verify_key is not None else ""
+
+
+def _jwks_content(env: Mapping[str, str]) -> bytes | None:
+    """The guide's option 1: a JWKS served verbatim, vetted so that no private member is published."""
+    content = env.get("JWKS_CONTENT")
+    if content is None:
+        return None
+    try:
+        document = json.loads(content)
+    except ValueError as exc:
+        raise ConfigError("JWKS_CONTENT is not valid JSON") from exc
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, dict) and "kty" in k for k in keys):
+        raise ConfigError('JWKS_CONTENT must be {"keys": [...]} with a "kty" in every key')
+    leaked = sorted({m for k in keys for m in k if m in PRIVATE_JWK_MEMBERS})
+    if leaked:
+        raise ConfigError(f"JWKS_CONTENT holds private key members ({', '.join(leaked)}): publish public keys only")
+    return content.encode()
+
+
+def _http_url(env: Mapping[str, str], variable: str) -> str:
+    value = env[variable].rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable}={value!r} is not an http(s) URL")
+    return value
+
+
+def _jwks_url(env: Mapping[str, str]) -> str | None:
+    if not env.get("JWKS_URL"):
+        return None
+    url = _http_url(env, "JWKS_URL")
+    if urlsplit(url).scheme != "https" and urlsplit(url).hostname not in _LOOPBACK_HOSTS:
+        raise ConfigError(f"JWKS_URL={url!r} must use https (plain http only to loopback)")
+    return url
+
+
+def describe_key(config: JwtConfig) -> str:
+    """One line for the startup log; never the key itself."""
+    kind = key_type_name(config.verify_key) if config.verify_key is not None else "remote JWKS"
+    role = "signs and verifies" if config.can_sign else "verifies only"
+    return f"{config.http.algorithm} ({kind}) kid={config.http.keyid} {role}"
+
+
+def configure_app(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Layer the settings: defaults, then instance/config.py, then the environment, then ``test_config``.
+
+    The environment includes a ``.env`` file (python-dotenv, never overriding real variables), except
+    under ``test_config``, whose tests must not see a developer's .env.
+    """
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(OWASP_PASSWORD_HASHING)
+    app.config.from_pyfile("config.py", silent=True)
+    if test_config is None:
+        load_dotenv(find_dotenv(usecwd=True), override=False)
+    app.config.from_mapping({name: os.environ[name] for name in _environment_names() if os.environ.get(name)})
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    _derive_settings(app)
+
+
+def _environment_names() -> list[str]:
+    return [*ENVIRONMENT_VARIABLES, *(name for name in os.environ if name.startswith("MAIL_"))]
+
+
+def _derive_settings(app: Flask) -> None:
+    env = app.config["APP_ENV"]
+    if env not in APP_ENVS:
+        raise ConfigError(f"APP_ENV={env!r} must be one of {', '.join(APP_ENVS)}")
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
+        app.config.get("DATABASE_URL") or f"sqlite:///{os.path.join(app.instance_path, 'medusa_auth.sqlite3')}"
+    )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Several gunicorn workers share the file: wait for a lock instead of failing at once.
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
+    if env == "development" and not any(app.config.get(n) for n in _KEY_SOURCES):
+        app.config["JWT_SECRET_KEY_FILE"] = development_key_file(app.instance_path)
+    cookie_secret = read_secret(app.config, "COOKIE_SECRET")
+    if not cookie_secret:
+        if env == "production":
+            raise ConfigError("COOKIE_SECRET is not set: it signs session cookies and is required in production")
+        cookie_secret = development_cookie_secret(app.instance_path)
+    app.config["SECRET_KEY"] = cookie_secret
+
+
+_KEY_SOURCES = ("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "JWKS_URL")
+
+
+def database_url(url: str) -> str:
+    """SQLAlchemy URL; plain ``postgres://`` and ``postgresql://`` URLs get the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def jwt_environment(app: Flask) -> dict[str, str]:
+    """The app's layered settings as the environment mapping that ``get_jwt_config`` reads."""
+    return {name: str(app.config[name]) for name in ENVIRONMENT_VARIABLES if app.config.get(name) not in (None, "")}

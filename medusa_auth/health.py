@@ -1,0 +1,34 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .extensions import db
+from .state import auth_state
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@bp.get("/ready")
+def ready() -> tuple[dict[str, object], int]:
+    """The database answers and the keys can verify (and sign, unless verifier-only)."""
+    state = auth_state()
+    remote = bool(state.jwt and state.jwt.jwks_url)
+    checks = {"keys": state.config_error is None and (bool(state.keys.by_kid) or remote)}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = True
+    except SQLAlchemyError:
+        db.session.rollback()
+        checks["database"] = False
+    ok = all(checks.values())
+    return {"status": "ready" if ok else "unavailable", "checks": checks}, 200 if ok else 503

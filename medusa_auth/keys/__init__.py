@@ -1,0 +1,1 @@
+"""Key material and key sets; nothing here knows about Flask requests."""

@@ -1,0 +1,97 @@
+"""Typed SQLAlchemy 2 models, after Medusa's user and auth modules.
+
+An ``AuthIdentity`` is who can authenticate; its ``ProviderIdentity`` rows say how (here: emailpass,
+keyed by the lower-cased email). ``app_metadata.user_id`` links it to a ``User`` once one exists;
+until then its tokens are registration tokens (``actor_id: ""``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from ulid import ULID
+
+from .extensions import db
+
+
+def new_id(prefix: str) -> str:
+    """Medusa-style ids: a prefix and a ULID, so ids sort by creation time."""
+    return f"{prefix}_{ULID()}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively (Medusa's do not, and users trip on it)."""
+    return email.strip().lower()
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class User(Timestamped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "user"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("user"))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    avatar_url: Mapped[str | None] = mapped_column(String(2048))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "avatar_url": self.avatar_url,
+            "metadata": self.metadata_,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "deleted_at": None,
+        }
+
+
+class AuthIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "auth_identity"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("authid"))
+    app_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    provider_identities: Mapped[list[ProviderIdentity]] = relationship(
+        back_populates="auth_identity", cascade="all, delete-orphan"
+    )
+
+    @property
+    def user_id(self) -> str | None:
+        value = (self.app_metadata or {}).get("user_id")
+        return value if isinstance(value, str) and value else None
+
+
+class ProviderIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "provider_identity"
+    __table_args__ = (UniqueConstraint("provider", "entity_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("provid"))
+    entity_id: Mapped[str] = mapped_column(String(320))  # the normalized email for emailpass
+    provider: Mapped[str] = mapped_column(String(64))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    user_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # An argon2id PHC string that records its own parameters; never serialised anywhere.
+    password_hash: Mapped[str | None] = mapped_column(String(512))
+    auth_identity: Mapped[AuthIdentity] = relationship(back_populates="provider_identities")

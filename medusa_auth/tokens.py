@@ -1,0 +1,205 @@
+"""Issue and verify every kind of token; knows keys and config, nothing of Flask requests.
+
+Verification is written out here rather than delegated to a general JOSE decoder because what it
+accepts must be narrow: a compact JWS of at most a few KiB, a header of only ``alg``/``kid``/``typ``
+(so ``jku``, ``x5u``, ``jwk``, ``x5c`` and ``crit`` are refused, never followed), the key chosen by
+``kid`` from the in-memory set alone, the algorithm pinned to that key, strict JSON (no duplicate
+members, no NaN), and the token's kind decided before anyone reads its claims. The signature itself
+is checked by joserfc's algorithm implementations.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import uuid
+from collections.abc import Collection
+from enum import StrEnum
+from typing import Any, TypeGuard
+
+from . import clock
+from .config import TokenOptions
+from .keys.keyset import KeySet
+
+MAX_TOKEN_LENGTH = 8192  # a real access token is well under 2 KiB
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
+_MAX_KID_LENGTH = 256
+
+Claims = dict[str, Any]
+
+
+class TokenKind(StrEnum):
+    ACCESS = "access"  # a user's bearer token
+    REGISTRATION = "registration"  # an auth identity not yet linked to a user (actor_id "")
+    INVITE = "invite"
+    RESET = "reset"
+
+
+# The `typ` header each kind is signed with; access and registration tokens keep Medusa's "JWT"
+# so that tokens from Medusa and from the guide's Node.js code are read as what they are.
+_TYP = {
+    TokenKind.ACCESS: "JWT",
+    TokenKind.REGISTRATION: "JWT",
+    TokenKind.INVITE: "invite+jwt",
+    TokenKind.RESET: "reset+jwt",
+}
+
+
+class InvalidToken(Exception):
+    """The token is refused; the reason is for the security log, never for the client."""
+
+
+class SigningUnavailable(Exception):
+    """This instance holds no private key (a verifier-only instance)."""
+
+
+class Tokens:
+    """Signs and verifies with one key set and one set of options (issuer, audience, lifetime)."""
+
+    def __init__(self, keys: KeySet, options: TokenOptions):
+        self.keys = keys
+        self.options = options
+
+    # -- issuing -----------------------------------------------------------------------------
+
+    def issue_auth_token(self, auth_identity_id: str, user_id: str | None, user_metadata: dict[str, Any]) -> str:
+        """Medusa's token for an auth identity: an access token once a user is linked, else registration."""
+        claims = {
+            "actor_id": user_id or "",
+            "actor_type": "user",
+            "auth_identity_id": auth_identity_id,
+            "app_metadata": {"user_id": user_id} if user_id else {},
+            "user_metadata": user_metadata,
+        }
+        kind = TokenKind.ACCESS if user_id else TokenKind.REGISTRATION
+        return self.sign(kind, claims, self.options.expires_in)
+
+    def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
+        signer = self.keys.signer
+        if signer is None:
+            raise SigningUnavailable()
+        issued_at = clock.now()
+        payload: Claims = {**claims, "iat": issued_at, "exp": issued_at + lifetime, "jti": str(uuid.uuid4())}
+        if self.options.issuer:
+            payload["iss"] = self.options.issuer
+        if self.options.audience:
+            audience = self.options.audience
+            payload["aud"] = audience[0] if len(audience) == 1 else list(audience)
+        header = {"alg": signer.algorithm, "typ": _TYP[kind], "kid": signer.kid}
+        signing_input = f"{_b64_json(header)}.{_b64_json(payload)}"
+        return f"{signing_input}.{_b64encode(signer.sign(signing_input.encode()))}"
+
+    # -- verifying ---------------------------------------------------------------------------
+
+    def verify(self, token: str, kinds: Collection[TokenKind]) -> Claims:
+        """The claims of a valid token of one of ``kinds``; ``InvalidToken`` for anything else."""
+        if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+            raise InvalidToken("malformed")
+        encoded_header, encoded_payload, encoded_signature = token.split(".")
+        header = _decode_json(encoded_header, "header")
+        if not header.keys() <= _ALLOWED_HEADER:
+            raise InvalidToken(f"header parameters not allowed: {sorted(header.keys() - _ALLOWED_HEADER)}")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH):
+            raise InvalidToken("bad kid")
+        key = self.keys.find(kid)
+        if key is None:
+            raise InvalidToken("unknown kid")
+        if header.get("alg") != key.algorithm:
+            raise InvalidToken("algorithm does not match the key")
+        signature = _b64decode(encoded_signature)
+        if not key.verify(f"{encoded_header}.{encoded_payload}".encode("ascii"), signature):
+            raise InvalidToken("bad signature")
+        claims = _decode_json(encoded_payload, "payload")
+        self._check_registered_claims(claims)
+        kind = _kind_of(header.get("typ"), claims)
+        if kind not in kinds:
+            raise InvalidToken(f"{kind} token where {'/'.join(kinds)} was expected")
+        return claims
+
+    def _check_registered_claims(self, claims: Claims) -> None:
+        current, leeway = clock.now(), clock.LEEWAY_SECONDS
+        exp = claims.get("exp")
+        if not _is_number(exp):
+            raise InvalidToken("exp missing or not a number")
+        if current > exp + leeway:
+            raise InvalidToken("expired")
+        for name in ("nbf", "iat"):
+            value = claims.get(name)
+            if value is not None and (not _is_number(value) or value > current + leeway):
+                raise InvalidToken(f"{name} in the future or not a number")
+        if self.options.issuer is not None and claims.get("iss") != self.options.issuer:
+            raise InvalidToken("wrong issuer")
+        if self.options.audience:
+            audience = claims.get("aud")
+            values = [audience] if isinstance(audience, str) else audience
+            if not isinstance(values, list) or not any(
+                a in self.options.audience for a in values if isinstance(a, str)
+            ):
+                raise InvalidToken("wrong audience")
+
+
+def _kind_of(typ: Any, claims: Claims) -> TokenKind:
+    """A token's kind from its `typ` header and the claims only that kind carries."""
+    if typ is None or (isinstance(typ, str) and typ.upper() == "JWT"):
+        actor_id = claims.get("actor_id")
+        if (
+            isinstance(actor_id, str)
+            and claims.get("actor_type") == "user"
+            and isinstance(claims.get("auth_identity_id"), str)
+            and isinstance(claims.get("app_metadata", {}), dict)
+        ):
+            return TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
+    elif typ == _TYP[TokenKind.INVITE] and isinstance(claims.get("id"), str) and isinstance(claims.get("email"), str):
+        return TokenKind.INVITE
+    elif typ == _TYP[TokenKind.RESET] and claims.get("purpose") == "reset":
+        return TokenKind.RESET
+    raise InvalidToken("unrecognised token kind")
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member")
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode_json(segment: str, part: str) -> Claims:
+    try:
+        value = json.loads(
+            _b64decode(segment).decode("utf-8"),
+            object_pairs_hook=_reject_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise InvalidToken(f"{part} is not strict JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidToken(f"{part} is not a JSON object")
+    return value
+
+
+def _b64decode(segment: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidToken("bad base64url") from exc
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64_json(value: Claims) -> str:
+    return _b64encode(json.dumps(value, separators=(",", ":")).encode())

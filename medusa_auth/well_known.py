@@ -1,0 +1,42 @@
+"""/.well-known: the JWKS (both of the guide's options) and a discovery document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from .keys.material import ALGORITHM_KEY_TYPES
+from .state import auth_state
+
+bp = Blueprint("well_known", __name__, url_prefix="/.well-known")
+
+# Verifiers may cache the set this long; a new key is published as standby before it signs.
+JWKS_MAX_AGE = 300
+
+
+@bp.get("/jwks.json")
+def jwks() -> ResponseReturnValue:
+    """The public keys, computed once per key set; 304 when the client's ETag still matches."""
+    document = auth_state().keys.jwks
+    if document is None:
+        response = jsonify(error="No public key configured")
+        response.status_code = 500
+        return response
+    response = Response(document.body, mimetype="application/json")
+    response.set_etag(document.etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = JWKS_MAX_AGE
+    return response.make_conditional(request)
+
+
+@bp.get("/openid-configuration")
+def openid_configuration() -> dict[str, object]:
+    """Where the keys are and which algorithms sign, for clients that discover rather than configure."""
+    config = auth_state().jwt
+    backend_url = config.backend_url if config else ""
+    algorithm = config.http.algorithm if config else None
+    return {
+        "issuer": (config.http.issuer if config else None) or backend_url,
+        "jwks_uri": f"{backend_url}/.well-known/jwks.json",
+        "id_token_signing_alg_values_supported": [algorithm] if algorithm else sorted(ALGORITHM_KEY_TYPES),
+    }
