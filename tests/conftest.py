@@ -1,0 +1,136 @@
+"""Fixtures the flaskr way: ``app``, ``client``, ``runner`` and an ``auth`` helper.
+
+Settings per test come from ``@pytest.mark.settings(NAME=value, ...)``, read before ``create_app``.
+The database is real: a SQLite file by default, or PostgreSQL when ``TEST_DATABASE_URL`` is set; it
+is migrated once per session with the project's Alembic revisions and emptied after every test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import flask_migrate
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from medusa_auth import create_app
+from medusa_auth.config import ENVIRONMENT_VARIABLES
+from medusa_auth.extensions import db
+from medusa_auth.keys.material import generate_private_key, private_key_pem
+
+# Far below production's argon2id cost, so the suite stays fast; `real_hasher` tests restore it.
+FAST_HASHING = {"PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 64, "PASSWORD_HASH_PARALLELISM": 1}
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's or CI's own JWT_*, DATABASE_URL or MAIL_* variables."""
+    for name in list(os.environ):
+        if name in ENVIRONMENT_VARIABLES or name.startswith(("MAIL_", "JWT_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def rsa_pem() -> str:
+    return private_key_pem(generate_private_key("RSA"))
+
+
+@pytest.fixture(scope="session")
+def ec_pem() -> str:
+    return private_key_pem(generate_private_key("EC"))
+
+
+@pytest.fixture(scope="session")
+def ed25519_pem() -> str:
+    return private_key_pem(generate_private_key("Ed25519"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, rsa_pem: str) -> str:
+    """A database migrated once per session with the real Alembic revisions."""
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
+    with app.app_context():
+        flask_migrate.downgrade(revision="base")
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    return url
+
+
+def base_settings(database_url: str, rsa_pem: str) -> dict[str, Any]:
+    return {
+        "APP_ENV": "test",
+        "TESTING": True,
+        "JWT_SECRET_KEY": rsa_pem,
+        "DATABASE_URL": database_url,
+        "COOKIE_SECRET": "test-cookie-secret-" + "x" * 32,
+        **FAST_HASHING,
+    }
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str, rsa_pem: str) -> dict[str, Any]:
+    """The test's settings: the base ones, then every ``settings`` marker (closest last)."""
+    values = base_settings(database_url, rsa_pem)
+    for marker in reversed(list(request.node.iter_markers("settings"))):
+        values.update(marker.kwargs)
+    if request.node.get_closest_marker("real_hasher"):
+        for name in FAST_HASHING:
+            values.pop(name)
+    return {name: value for name, value in values.items() if value is not None}
+
+
+@pytest.fixture
+def app(settings: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app(settings)
+    yield app
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@dataclass
+class AuthActions:
+    """Create users and get tokens through the real routes."""
+
+    app: Flask
+    client: FlaskClient
+
+    def create_user(self, email: str = "admin@example.com", password: str = PASSWORD) -> str:
+        from medusa_auth.auth.service import create_user
+
+        with self.app.app_context():
+            return create_user(email, password).id
+
+    def login(self, email: str = "admin@example.com", password: str = PASSWORD) -> str:
+        response = self.client.post("/auth/user/emailpass", json={"email": email, "password": password})
+        assert response.status_code == 200, response.get_json()
+        token: str = response.get_json()["token"]
+        return token
+
+    def token(self, email: str = "admin@example.com") -> str:
+        """A fresh user's access token."""
+        self.create_user(email)
+        return self.login(email)
+
+    @staticmethod
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> AuthActions:
+    return AuthActions(app, client)
