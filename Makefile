@@ -30,7 +30,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 run: $(VENV)/.runtime .env
 	$(BIN)/flask --app wsgi db upgrade
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$(WORKERS) $(BIN)/gunicorn wsgi:app
 
 # The guide's Node.js verification code (jsonwebtoken + jwks-rsa), used by the interop tests.
 node-deps: tests/interop/node_modules/.package-lock.json

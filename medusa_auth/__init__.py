@@ -12,7 +12,15 @@ from flask import Flask, Response, request
 
 from . import admin, auth, health, well_known
 from .cli import register_commands
-from .config import ConfigError, TokenOptions, configure_app, describe_key, get_jwt_config, jwt_environment
+from .config import (
+    ConfigError,
+    TokenOptions,
+    check_required_settings,
+    configure_app,
+    describe_key,
+    get_jwt_config,
+    jwt_environment,
+)
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
@@ -52,6 +60,7 @@ def _build_state(app: Flask) -> AuthState:
         parallelism=int(app.config["PASSWORD_HASH_PARALLELISM"]),
     )
     try:
+        check_required_settings(app)
         config = get_jwt_config(jwt_environment(app))
     except ConfigError as error:
         if not _loaded_by_flask_cli():

@@ -304,11 +304,15 @@ def _derive_settings(app: Flask) -> None:
     if env == "development" and not any(app.config.get(n) for n in _KEY_SOURCES):
         app.config["JWT_SECRET_KEY_FILE"] = development_key_file(app.instance_path)
     cookie_secret = read_secret(app.config, "COOKIE_SECRET")
-    if not cookie_secret:
-        if env == "production":
-            raise ConfigError("COOKIE_SECRET is not set: it signs session cookies and is required in production")
+    if not cookie_secret and env != "production":
         cookie_secret = development_cookie_secret(app.instance_path)
     app.config["SECRET_KEY"] = cookie_secret
+
+
+def check_required_settings(app: Flask) -> None:
+    """What a server cannot run without; checked apart from layering so the CLI can still start."""
+    if not app.config.get("SECRET_KEY"):
+        raise ConfigError("COOKIE_SECRET is not set: it signs session cookies and is required in production")
 
 
 _KEY_SOURCES = ("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "JWKS_URL")

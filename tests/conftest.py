@@ -86,15 +86,31 @@ def settings(request: pytest.FixtureRequest, database_url: str, rsa_pem: str) ->
 
 
 @pytest.fixture
-def app(settings: dict[str, Any]) -> Iterator[Flask]:
+def app(settings: dict[str, Any], database_url: str) -> Iterator[Flask]:
     app = create_app(settings)
     yield app
     with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+        if settings["DATABASE_URL"] == database_url:  # a test may point its app elsewhere
+            for table in reversed(db.metadata.sorted_tables):
+                db.session.execute(table.delete())
+            db.session.commit()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_factory(settings: dict[str, Any]) -> Iterator[Any]:
+    """Build further apps on the test's database with settings changed, for tests that compare configurations."""
+    apps: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        apps.append(create_app({**settings, **overrides}))
+        return apps[-1]
+
+    yield build
+    for built in apps:
+        with built.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

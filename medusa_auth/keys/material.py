@@ -175,7 +175,7 @@ def check_algorithm_fits(algorithm: str, key: PrivateKey | PublicKey | bytes) ->
         raise KeyMaterialError(f"unsupported algorithm {algorithm!r}; use one of {', '.join(ALGORITHM_KEY_TYPES)}")
     have = key_type_name(key)
     if have != wanted:
-        raise KeyMaterialError(f"{algorithm} needs a {wanted} key, but the key is {have}")
+        raise KeyMaterialError(f"{algorithm} needs a key of type {wanted}, but the key is {have}")
 
 
 def public_key_pem(key: PublicKey) -> str:
