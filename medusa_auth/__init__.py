@@ -39,6 +39,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The application factory; raises ``ConfigError`` (one line naming the variable) on bad settings."""
     app = Flask(__name__, instance_relative_config=True)
+    # "//admin/users" is not "/admin/users": no redirect between spellings of a path, just 404.
+    app.url_map.merge_slashes = False
     configure_app(app, test_config)
     _configure_logging(app.config["LOG_LEVEL"])
     app.extensions["medusa_auth"] = _build_state(app)

@@ -75,6 +75,8 @@ def export_jwks(pem_files: tuple[str, ...], alg: str | None, kid: str | None, pa
             check_algorithm_fits(algorithm, public)
         except KeyMaterialError as error:
             raise click.ClickException(f"{name}: {error}") from error
+        except (OSError, UnicodeDecodeError) as error:
+            raise click.ClickException(f"{name}: not a PEM text file") from error
         wrapped = to_joserfc_key(public)
         keys.append(public_jwk(wrapped, kid or thumbprint(wrapped), algorithm))
     click.echo(json.dumps({"keys": keys}, separators=(",", ":")))

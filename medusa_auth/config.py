@@ -163,6 +163,8 @@ def read_secret(env: Mapping[str, str], variable: str) -> str | None:
                 return handle.read().strip()
         except OSError as exc:
             raise ConfigError(f"{variable}_FILE={path!r} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{variable}_FILE={path!r} is not a text file (a PEM is expected)") from exc
     return direct
 
 

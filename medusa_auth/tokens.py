@@ -112,6 +112,8 @@ class Tokens:
         if header.get("alg") != key.algorithm:
             raise InvalidToken("algorithm does not match the key")
         signature = _b64decode(encoded_signature)
+        if _b64encode(signature) != encoded_signature:
+            raise InvalidToken("non-canonical signature encoding")  # one token, one spelling
         if not key.verify(f"{encoded_header}.{encoded_payload}".encode("ascii"), signature):
             raise InvalidToken("bad signature")
         claims = _decode_json(encoded_payload, "payload")
@@ -162,7 +164,13 @@ def _kind_of(typ: Any, claims: Claims) -> TokenKind:
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number that fits a float (a 400-digit integer does not)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -176,12 +184,20 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf, which JSON cannot carry back out
+        raise ValueError("number out of range")
+    return value
+
+
 def _decode_json(segment: str, part: str) -> Claims:
     try:
         value = json.loads(
             _b64decode(segment).decode("utf-8"),
             object_pairs_hook=_reject_duplicates,
             parse_constant=_reject_constant,
+            parse_float=_finite_float,
         )
     except (ValueError, RecursionError) as exc:
         raise InvalidToken(f"{part} is not strict JSON") from exc
@@ -202,4 +218,4 @@ def _b64encode(data: bytes) -> str:
 
 
 def _b64_json(value: Claims) -> str:
-    return _b64encode(json.dumps(value, separators=(",", ":")).encode())
+    return _b64encode(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())

@@ -77,7 +77,9 @@ def _check_private(key: Any) -> PrivateKey:
         if key.key_size < MIN_RSA_BITS:
             raise KeyMaterialError(f"RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} are required")
         return key
-    if isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return _check_curve(key)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
     raise KeyMaterialError(f"unsupported key type {type(key).__name__}; use RSA, EC P-256 or Ed25519")
 
@@ -92,8 +94,16 @@ def load_public_pem(text: str) -> PublicKey:
         raise KeyMaterialError("not a readable PEM public key") from exc
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise KeyMaterialError(f"RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} are required")
-    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return _check_curve(key)
+    if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         raise KeyMaterialError(f"unsupported key type {type(key).__name__}; use RSA, EC P-256 or Ed25519")
+    return key
+
+
+def _check_curve(key: Any) -> Any:
+    if not isinstance(key.curve, ec.SECP256R1):
+        raise KeyMaterialError(f"EC key on curve {key.curve.name}; only P-256 (ES256) is supported")
     return key
 
 

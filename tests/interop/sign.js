@@ -1,0 +1,36 @@
+// Signs a Medusa-shaped access token with jsonwebtoken, as a Node.js service holding the same
+// private key would: `node sign.js PRIVATE_KEY.pem KID [PAYLOAD_JSON]` (payload on stdin when not
+// given) prints the token. RS256, the given `kid` header, expiresIn "1h".
+"use strict"
+
+const fs = require("fs")
+const jwt = require("jsonwebtoken")
+
+async function readPayload() {
+  if (process.argv.length > 4) {
+    return process.argv[4]
+  }
+  const chunks = []
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString("utf8")
+}
+
+async function main() {
+  const [keyPath, keyid] = process.argv.slice(2, 4)
+  if (!keyPath || !keyid) {
+    console.error("usage: node sign.js PRIVATE_KEY.pem KID [PAYLOAD_JSON]")
+    process.exit(2)
+  }
+  const privateKey = fs.readFileSync(keyPath, "utf8")
+  // e.g. {actor_id, actor_type: "user", auth_identity_id, app_metadata: {user_id}, user_metadata: {}}
+  const payload = JSON.parse(await readPayload())
+  const token = jwt.sign(payload, privateKey, { algorithm: "RS256", keyid, expiresIn: "1h" })
+  process.stdout.write(token + "\n", () => process.exit(0))
+}
+
+main().catch((err) => {
+  console.error("sign.js failed:", err.message)
+  process.exit(2)
+})

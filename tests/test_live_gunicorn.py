@@ -1,0 +1,211 @@
+"""End to end: the real gunicorn (two workers, preloaded app) over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.live import (
+    ROOT,
+    LiveServer,
+    free_port,
+    live_server,
+    rsa_private_pem,
+    server_environment,
+    start_gunicorn,
+    stop_process,
+    write_private_file,
+)
+
+pytestmark = pytest.mark.slow
+
+EMAIL = "live-admin@example.com"
+PASSWORD = "correct horse battery staple"
+THREADS = 8
+REQUESTS = 40
+ROUNDS = 5
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(tmp_path_factory.mktemp("live"), user=(EMAIL, PASSWORD)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def token(server: LiveServer) -> str:
+    return server.login(EMAIL, PASSWORD)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_login_over_http_then_me_with_the_bearer_token(server, token):
+    me = server.get("/admin/users/me", headers=bearer(token))
+    assert me.status == 200, me.body
+    assert me.headers.get_content_type() == "application/json"
+    assert me.json()["user"]["email"] == EMAIL
+    assert me.headers["Cache-Control"] == "no-store"
+
+
+def test_concurrent_requests_all_succeed_across_both_workers(server, token):
+    def call(_: int) -> tuple[int, str]:
+        response = server.get("/admin/users/me", headers=bearer(token))
+        return response.status, response.json()["user"]["email"]
+
+    workers = server.worker_pids()
+    assert len(workers) == 2, workers
+    served: set[int] = set()
+    for _ in range(ROUNDS):  # one round almost always reaches both workers; a few more make it certain
+        with ThreadPoolExecutor(THREADS) as pool:
+            results = list(pool.map(call, range(REQUESTS)))
+        assert results == [(200, EMAIL)] * REQUESTS
+        served = _workers_with_open_database(server, workers)
+        if served == workers:
+            break
+    assert served == workers, f"only {served} of the workers {workers} answered"
+    # Logins at once too: each verifies a password against the shared database and signs its own token.
+    with ThreadPoolExecutor(4) as pool:
+        tokens = list(pool.map(lambda _: server.login(EMAIL, PASSWORD), range(4)))
+    assert len(set(tokens)) == 4
+    assert server.worker_pids() == workers  # no worker crashed and was replaced
+
+
+def _workers_with_open_database(server: LiveServer, workers: set[int]) -> set[int]:
+    """Workers holding a connection to the SQLite file: each opened it to answer a request.
+
+    The master never holds it (checked), so a worker that does has served a request that read it.
+    """
+    database = str(server.tmp_dir / "live.sqlite3")
+    assert not _holds_file(server.process.pid, database), "the master holds a database connection"
+    return {pid for pid in workers if _holds_file(pid, database)}
+
+
+def _holds_file(pid: int, path: str) -> bool:
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) == path:
+                return True
+        except OSError:
+            continue  # closed while we looked
+    return False
+
+
+def test_jwks_is_cacheable_and_answers_304_to_if_none_match(server):
+    first = server.get("/.well-known/jwks.json")
+    assert first.status == 200
+    assert "max-age=" in first.headers["Cache-Control"]
+    etag = first.headers["ETag"]
+    assert etag
+    [key] = first.json()["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig" and key["kid"]
+    assert "d" not in key
+    again = server.get("/.well-known/jwks.json", headers={"If-None-Match": etag})
+    assert again.status == 304
+    assert again.body == b""
+    assert again.headers["ETag"] == etag
+
+
+def test_bad_token_is_401_json_with_www_authenticate(server, token):
+    for bad in ("not-a-token", token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"), token + "x"):
+        response = server.get("/admin/users/me", headers=bearer(bad))
+        assert response.status == 401, (bad, response.body)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert response.json() == {"type": "unauthorized", "message": "Invalid auth token provided"}
+    missing = server.get("/admin/users/me")
+    assert missing.status == 401
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_malformed_json_login_body_is_400_json(server):
+    response = server.post(
+        "/auth/user/emailpass",
+        body='{"email": "a@example.com", "password": ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    assert response.headers.get_content_type() == "application/json"
+    assert response.json()["type"] == "invalid_data"
+
+
+def test_wrong_password_is_401_invalid_email_or_password(server):
+    response = server.post("/auth/user/emailpass", json_body={"email": EMAIL, "password": "wrong password!"})
+    assert response.status == 401
+    assert response.json() == {"type": "unauthorized", "message": "Invalid email or password"}
+
+
+def test_ready(server):
+    response = server.get("/ready")
+    assert response.status == 200, response.body
+    assert response.json()["status"] == "ready"
+
+
+# -- startup failures --------------------------------------------------------------------------
+
+STARTUP_FAILURE_TIMEOUT = 60
+
+
+def _launch(launcher: str, env: dict[str, str], tmp_path) -> tuple[int, str]:
+    """Exit status and stderr of a start that must fail; bounded, and the process group always ends."""
+    if launcher == "import":
+        result = subprocess.run(
+            [sys.executable, "-c", "import wsgi"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_FAILURE_TIMEOUT,
+        )
+        return result.returncode, result.stderr
+    stderr_file = tmp_path / "gunicorn.err"
+    with open(tmp_path / "gunicorn.out", "wb") as stdout, open(stderr_file, "wb") as stderr:
+        process = start_gunicorn(free_port(), env, stdout, stderr)
+    try:
+        returncode = process.wait(STARTUP_FAILURE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        returncode = None
+    finally:
+        stop_process(process)
+    assert returncode is not None, f"gunicorn still running after {STARTUP_FAILURE_TIMEOUT} s with a bad setting"
+    return returncode, stderr_file.read_text(errors="replace")
+
+
+@pytest.mark.parametrize("launcher", ["gunicorn", "import"])
+@pytest.mark.parametrize(
+    "case,variable",
+    [
+        ("es256_with_rsa_key_file", "JWT_ALGORITHM"),
+        ("es256_with_inline_rsa_key", "JWT_ALGORITHM"),  # the PEM itself in the environment
+        ("no_key_in_production", "JWT_SECRET_KEY"),
+    ],
+)
+def test_bad_configuration_stops_startup_with_one_line(tmp_path, launcher, case, variable):
+    pem = rsa_private_pem()
+    key_file = write_private_file(tmp_path / "key.pem", pem)
+    settings: dict[str, str | None] = {
+        "APP_ENV": "production",
+        "COOKIE_SECRET": "c" * 40,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fail.sqlite3'}",
+    }
+    if case == "es256_with_rsa_key_file":
+        settings.update(JWT_SECRET_KEY_FILE=str(key_file), JWT_ALGORITHM="ES256")
+    elif case == "es256_with_inline_rsa_key":
+        settings.update(JWT_SECRET_KEY=pem, JWT_ALGORITHM="ES256")
+    returncode, stderr = _launch(launcher, server_environment(settings), tmp_path)
+
+    assert returncode != 0, stderr
+    naming = [line for line in stderr.splitlines() if variable in line]
+    assert len(naming) == 1, stderr
+    assert "configuration error" in naming[0]
+    assert "Traceback" not in stderr
+    # No private key material: neither the PEM armour nor any line of its base64 body.
+    assert "PRIVATE KEY" not in stderr
+    body_lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    assert not any(line in stderr for line in body_lines)
