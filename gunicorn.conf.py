@@ -8,8 +8,10 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '9000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 accesslog = "-"
 graceful_timeout = 20
-# Build the app once in the master: a configuration error stops startup once, with its one line,
-# instead of every worker failing in turn; keys are parsed once and shared by the forked workers.
+# Build the app once in the master: a configuration error (or an unreadable key ring) stops startup
+# once, with its one line, instead of every worker failing in turn. Keys are parsed once and the forked
+# workers start from that set; with the managed ring each worker then re-reads the ring on its own
+# (JWT_KEY_REFRESH_SECONDS, and at once on an unknown kid), so preloading never pins a stale ring.
 preload_app = True
 
 

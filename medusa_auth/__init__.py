@@ -14,6 +14,7 @@ from . import admin, auth, health, well_known
 from .cli import register_commands
 from .config import (
     ConfigError,
+    JwtConfig,
     TokenOptions,
     check_required_settings,
     configure_app,
@@ -24,7 +25,8 @@ from .config import (
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
-from .keys.keyset import KeySet
+from .keys.keyset import KeySet, KeySource
+from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
 from .state import AuthState
 from .tokens import Tokens
@@ -43,9 +45,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     configure_app(app, test_config)
     _configure_logging(app.config["LOG_LEVEL"])
-    app.extensions["medusa_auth"] = _build_state(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
+    app.extensions["medusa_auth"] = _build_state(app)
     for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
@@ -64,6 +66,7 @@ def _build_state(app: Flask) -> AuthState:
     try:
         check_required_settings(app)
         config = get_jwt_config(jwt_environment(app))
+        keys, sealer = _key_source(app, config)
     except ConfigError as error:
         if not _loaded_by_flask_cli():
             raise
@@ -71,9 +74,24 @@ def _build_state(app: Flask) -> AuthState:
         log.warning("configuration error: %s (the server will not start until it is fixed)", error)
         keys = KeySet(None, (), None)
         return AuthState(None, keys, Tokens(keys, _NO_OPTIONS), passwords, config_error=str(error))
-    keys = KeySet.from_config(config)
     log.info("keys: %s", describe_key(config))
-    return AuthState(config, keys, Tokens(keys, config.http), passwords)
+    return AuthState(config, keys, Tokens(keys, config.http), passwords, sealer=sealer)
+
+
+def _key_source(app: Flask, config: JwtConfig) -> tuple[KeySource, KeySealer | None]:
+    """The guide's static keys, or the managed ring (checked now, so a bad ring stops the server)."""
+    if config.key_encryption_key is None:
+        return KeySet.from_config(config), None
+    sealer = KeySealer(config.key_encryption_key)
+    ring = RefreshingKeySet(lambda: load_keyset(sealer, config), config.key_refresh_seconds)
+    if not _loaded_by_flask_cli():
+        with app.app_context():
+            try:
+                check_ring(ring)
+            except ConfigError:
+                db.engine.dispose()  # this app is abandoned: close what the check opened
+                raise
+    return ring, sealer
 
 
 def _loaded_by_flask_cli() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from flask.cli import AppGroup
 
 from .auth import service as auth_service
 from .errors import ApiError
+from .keys import ring
 from .keys.development import write_private_file
 from .keys.material import (
     KeyMaterialError,
@@ -26,6 +28,8 @@ from .keys.material import (
     to_joserfc_key,
     unescape_pem,
 )
+from .keys.ring import KeySealer, RingError
+from .models import isoformat
 
 keys_cli = AppGroup("keys", help="Signing keys.")
 jwks_cli = AppGroup("jwks", help="JSON Web Key Sets.")
@@ -49,6 +53,69 @@ def generate_key(key_type: str, out: str | None, passphrase: str | None) -> None
     click.echo(f'JWT_PUBLIC_KEY="{one_line}"')
     click.echo(f"JWT_ALGORITHM={default_algorithm(public)}")
     click.echo(f"JWT_KEYID={thumbprint(to_joserfc_key(public))}")
+
+
+def _ring() -> KeySealer:
+    state = current_app.extensions["medusa_auth"]
+    if state.sealer is None:
+        raise click.ClickException(state.config_error or "the managed key ring needs JWT_KEY_ENCRYPTION_KEY")
+    sealer: KeySealer = state.sealer
+    return sealer
+
+
+def _ring_step(step: Callable[[], str]) -> None:
+    try:
+        click.echo(step())
+    except RingError as error:
+        raise click.ClickException(str(error)) from error
+
+
+@keys_cli.command("rotate")
+@click.option("--now", "immediately", is_flag=True, help="Activate the new key at once (a leaked key).")
+def rotate_key(immediately: bool) -> None:
+    """Publish a new standby key; run again to make it sign and retire the old one."""
+    sealer, algorithm = _ring(), current_app.extensions["medusa_auth"].jwt.http.algorithm
+    _ring_step(lambda: ring.rotate(sealer, algorithm, immediately=immediately))
+
+
+@keys_cli.command("list")
+def list_keys() -> None:
+    """The ring's keys, oldest first, with their states."""
+    _ring()
+    for record in ring.all_records():
+        moments = {"activated": record.activated_at, "retired": record.retired_at, "revoked": record.revoked_at}
+        when = " ".join(f"{name}={isoformat(moment)}" for name, moment in moments.items() if moment)
+        click.echo(f"{record.kid}  {record.algorithm:7} {record.state:8} created={isoformat(record.created_at)} {when}")
+
+
+@keys_cli.command("retire")
+@click.argument("kid")
+def retire_key(kid: str) -> None:
+    """Stop a standby key from ever signing; it stays published until its tokens could have expired."""
+    _ring()
+    _ring_step(lambda: ring.retire(kid))
+
+
+@keys_cli.command("revoke")
+@click.argument("kid")
+def revoke_key(kid: str) -> None:
+    """Withdraw a key at once: it leaves the JWKS and every token it signed is refused."""
+    _ring()
+    _ring_step(lambda: ring.revoke(kid))
+
+
+@keys_cli.command("import")
+@click.argument("pem_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--alg", help="Algorithm (default: from the key type).")
+@click.option("--passphrase", envvar="JWT_SECRET_KEY_PASSPHRASE", help="For an encrypted private key.")
+def import_key(pem_file: str, alg: str | None, passphrase: str | None) -> None:
+    """Move an existing private key (say JWT_SECRET_KEY's) into the ring: active if none is, else standby."""
+    sealer = _ring()
+    try:
+        private = load_private_pem(unescape_pem(Path(pem_file).read_text(encoding="utf-8")), passphrase)
+    except (KeyMaterialError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{pem_file}: {error}") from error
+    _ring_step(lambda: ring.import_key(sealer, private, alg or default_algorithm(private.public_key())))
 
 
 @jwks_cli.command("export")

@@ -7,6 +7,8 @@ object. Every misconfiguration raises ``ConfigError`` whose message is one line 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -54,6 +56,11 @@ ENVIRONMENT_VARIABLES = (
     "JWT_AUDIENCE",
     "JWT_KEYID",
     "JWKS_CONTENT",
+    "JWT_EXTRA_PUBLIC_KEYS",
+    "JWT_EXTRA_PUBLIC_KEYS_FILE",
+    "JWT_KEY_ENCRYPTION_KEY",
+    "JWT_KEY_ENCRYPTION_KEY_FILE",
+    "JWT_KEY_REFRESH_SECONDS",
     "JWKS_URL",
     "MEDUSA_BACKEND_URL",
     "INVITE_VALID_DURATION",
@@ -73,12 +80,15 @@ DEFAULTS: dict[str, str] = {
     "MEDUSA_BACKEND_URL": "http://localhost:9000",
     "INVITE_VALID_DURATION": "86400",
     "LOG_LEVEL": "INFO",
+    "JWT_KEY_REFRESH_SECONDS": "30",
 }
 
 APP_ENVS = ("development", "production", "test")
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_PEM_PUBLIC_BLOCK = re.compile(r"-----BEGIN (?:RSA )?PUBLIC KEY-----.*?-----END (?:RSA )?PUBLIC KEY-----", re.S)
+RESET_TOKEN_SECONDS = 15 * 60
 
 
 class ConfigError(Exception):
@@ -107,19 +117,35 @@ class JwtConfig:
     jwks_content: bytes | None
     jwks_url: str | None
     backend_url: str
+    # Public keys trusted (and published) beside the static key during a manual rotation.
+    extra_public_keys: tuple[PublicKey, ...] = ()
+    # Set: keys come from the managed ring in the database, private parts sealed under this key.
+    key_encryption_key: bytes | None = None
+    key_refresh_seconds: int = 30
 
     @property
     def can_sign(self) -> bool:
-        return self.signing_key is not None
+        return self.signing_key is not None or self.key_encryption_key is not None
+
+    @property
+    def longest_token_lifetime(self) -> int:
+        """How long a retired key must still verify: the longest-lived token it can have signed."""
+        return max(self.http.expires_in, self.user_module.expires_in, RESET_TOKEN_SECONDS)
 
 
 def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
     """Read the JWT configuration from ``environ`` (default: the process environment)."""
     env = {**DEFAULTS, **{k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}}
+    key_encryption_key = _key_encryption_key(env)
     signing_key, verify_key, algorithm = _read_keys(env)
     backend_url = _http_url(env, "MEDUSA_BACKEND_URL")
     jwks_url = _jwks_url(env)
-    if verify_key is None and jwks_url is None:
+    if key_encryption_key is not None and signing_key is not None:
+        raise ConfigError(
+            "JWT_SECRET_KEY and JWT_KEY_ENCRYPTION_KEY are both set: the managed key ring replaces "
+            "JWT_SECRET_KEY (move the key into it with `flask --app wsgi keys import`)"
+        )
+    if verify_key is None and jwks_url is None and key_encryption_key is None:
         raise ConfigError(
             "JWT_SECRET_KEY is not set: generate one with `flask --app wsgi keys generate` "
             "(or set JWT_PUBLIC_KEY or JWKS_URL for a verifier-only instance)"
@@ -141,6 +167,9 @@ def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
         jwks_content=_jwks_content(env),
         jwks_url=jwks_url,
         backend_url=backend_url,
+        extra_public_keys=_extra_public_keys(env),
+        key_encryption_key=key_encryption_key,
+        key_refresh_seconds=parse_duration(env["JWT_KEY_REFRESH_SECONDS"], "JWT_KEY_REFRESH_SECONDS"),
     )
 
 
@@ -226,6 +255,37 @@ def _parse_signing_key(secret: str, passphrase: str | None, requested: str | Non
         raise ConfigError(f"JWT_SECRET_KEY: {exc}") from exc
 
 
+def _key_encryption_key(env: Mapping[str, str]) -> bytes | None:
+    """32 random bytes in base64url: the AES-256-GCM key that seals the ring's private keys at rest."""
+    value = read_secret(env, "JWT_KEY_ENCRYPTION_KEY")
+    if value is None:
+        return None
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(
+            "JWT_KEY_ENCRYPTION_KEY must be 32 random bytes in base64url "
+            "(python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+        )
+    return key
+
+
+def _extra_public_keys(env: Mapping[str, str]) -> tuple[PublicKey, ...]:
+    """Further PEM public keys, one after another in one value or file, that verify (and are published)."""
+    bundle = read_secret(env, "JWT_EXTRA_PUBLIC_KEYS")
+    if bundle is None:
+        return ()
+    blocks = _PEM_PUBLIC_BLOCK.findall(unescape_pem(bundle))
+    if not blocks:
+        raise ConfigError("JWT_EXTRA_PUBLIC_KEYS holds no PEM public key")
+    try:
+        return tuple(load_public_pem(block) for block in blocks)
+    except KeyMaterialError as exc:
+        raise ConfigError(f"JWT_EXTRA_PUBLIC_KEYS: {exc}") from exc
+
+
 def _default_keyid(verify_key: PublicKey | bytes | None) -> str:
     return thumbprint(to_joserfc_key(verify_key)) if verify_key is not None else ""
 
@@ -267,6 +327,9 @@ def _jwks_url(env: Mapping[str, str]) -> str | None:
 
 def describe_key(config: JwtConfig) -> str:
     """One line for the startup log; never the key itself."""
+    if config.key_encryption_key is not None:
+        every = config.key_refresh_seconds
+        return f"managed key ring in the database (new keys {config.http.algorithm}), refreshed every {every} s"
     kind = key_type_name(config.verify_key) if config.verify_key is not None else "remote JWKS"
     role = "signs and verifies" if config.can_sign else "verifies only"
     return f"{config.http.algorithm} ({kind}) kid={config.http.keyid} {role}"

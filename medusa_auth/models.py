@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ulid import ULID
 
@@ -95,3 +95,19 @@ class ProviderIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
     # An argon2id PHC string that records its own parameters; never serialised anywhere.
     password_hash: Mapped[str | None] = mapped_column(String(512))
     auth_identity: Mapped[AuthIdentity] = relationship(back_populates="provider_identities")
+
+
+class SigningKeyRecord(Timestamped, db.Model):  # type: ignore[name-defined]
+    """One key of the managed ring: standby → active (one at a time) → retired → revoked."""
+
+    __tablename__ = "signing_key"
+
+    kid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # AES-256-GCM nonce + ciphertext of the PKCS#8 DER private key, bound to the kid; never plaintext.
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -232,6 +232,7 @@ def live_server(
     user: tuple[str, str] | None = None,
     private_key_pem: str | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
+    commands: Sequence[Sequence[str]] = (),
 ) -> Iterator[LiveServer]:
     """A migrated database, an optional user, and gunicorn serving the app until the block ends."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -252,6 +253,8 @@ def live_server(
     if user is not None:
         email, password = user
         run_command([FLASK, "--app", "wsgi", "users", "create", "--email", email, "--password", password], env)
+    for command in commands:  # e.g. ("keys", "rotate") before a managed-ring server can start
+        run_command([FLASK, "--app", "wsgi", *command], env)
     stdout_file, stderr_file = tmp_dir / "gunicorn.out", tmp_dir / "gunicorn.err"
     with open(stdout_file, "wb") as stdout, open(stderr_file, "wb") as stderr:
         process = start_gunicorn(port, env, stdout, stderr)

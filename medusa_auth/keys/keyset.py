@@ -10,12 +10,12 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry
 
-from .material import public_jwk, to_joserfc_key
+from .material import default_algorithm, public_jwk, thumbprint, to_joserfc_key
 
 if TYPE_CHECKING:
     from ..config import JwtConfig
@@ -60,6 +60,21 @@ class JwksDocument:
         return cls(body=body, etag=hashlib.sha256(body).hexdigest()[:32])
 
 
+class KeySource(Protocol):
+    """What tokens and the JWKS route read keys from: a static KeySet, or the refreshing ring."""
+
+    @property
+    def signer(self) -> SigningKey | None: ...
+
+    @property
+    def jwks(self) -> JwksDocument | None: ...
+
+    @property
+    def by_kid(self) -> dict[str, VerificationKey]: ...
+
+    def find(self, kid: str | None) -> VerificationKey | None: ...
+
+
 class KeySet:
     """Signing key, verification keys by ``kid``, and the published JWKS."""
 
@@ -75,22 +90,35 @@ class KeySet:
 
     @classmethod
     def from_config(cls, config: JwtConfig) -> KeySet:
+        """The guide's static keys: the configured key, plus any extra public keys trusted beside it."""
         options = config.http
         if config.verify_key is None:
             return cls(None, (), _jwks(config, ()))
-        model = JWSRegistry.algorithms[_ALGORITHM_MODEL_NAMES.get(options.algorithm, options.algorithm)]
-        verifier = VerificationKey(options.keyid, options.algorithm, to_joserfc_key(config.verify_key), model)
+        model = algorithm_model(options.algorithm)
+        verifiers = [VerificationKey(options.keyid, options.algorithm, to_joserfc_key(config.verify_key), model)]
+        for extra in config.extra_public_keys:
+            key = to_joserfc_key(extra)
+            algorithm = options.algorithm if key.key_type == verifiers[0].key.key_type else default_algorithm(extra)
+            verifiers.append(VerificationKey(thumbprint(key), algorithm, key, algorithm_model(algorithm)))
         signer = None
         if config.signing_key is not None:
             signer = SigningKey(options.keyid, options.algorithm, to_joserfc_key(config.signing_key), model)
-        return cls(signer, (verifier,), _jwks(config, (verifier,)))
+        return cls(signer, verifiers, _jwks(config, verifiers))
+
+
+def algorithm_model(algorithm: str) -> Any:
+    """joserfc's implementation of a JWS algorithm, looked up once per key."""
+    return JWSRegistry.algorithms[_ALGORITHM_MODEL_NAMES.get(algorithm, algorithm)]
+
+
+def jwks_document(public_keys: list[dict[str, Any]]) -> JwksDocument | None:
+    if not public_keys:
+        return None  # a shared secret is never published; nothing else means nothing to serve
+    return JwksDocument.of(json.dumps({"keys": public_keys}, separators=(",", ":")).encode())
 
 
 def _jwks(config: JwtConfig, verifiers: Iterable[VerificationKey]) -> JwksDocument | None:
     """JWKS_CONTENT verbatim when set (the guide's option 1), else the public keys (option 2)."""
     if config.jwks_content is not None:
         return JwksDocument.of(config.jwks_content)
-    keys = [public_jwk(v.key, v.kid, v.algorithm) for v in verifiers if v.key.key_type != "oct"]
-    if not keys:
-        return None  # a shared secret is never published
-    return JwksDocument.of(json.dumps({"keys": keys}, separators=(",", ":")).encode())
+    return jwks_document([public_jwk(v.key, v.kid, v.algorithm) for v in verifiers if v.key.key_type != "oct"])
