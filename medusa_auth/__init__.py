@@ -14,6 +14,7 @@ from . import admin, auth, health, well_known
 from .cli import register_commands
 from .config import (
     ConfigError,
+    JwtConfig,
     TokenOptions,
     check_required_settings,
     configure_app,
@@ -24,7 +25,8 @@ from .config import (
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
-from .keys.keyset import KeySet
+from .keys.keyset import KeySet, KeySource
+from .keys.remote import RemoteJwks, remote_algorithms
 from .passwords import Passwords
 from .state import AuthState
 from .tokens import Tokens
@@ -69,11 +71,20 @@ def _build_state(app: Flask) -> AuthState:
             raise
         # The CLI is how an operator fixes the configuration (`keys generate`), so it still starts.
         log.warning("configuration error: %s (the server will not start until it is fixed)", error)
-        keys = KeySet(None, (), None)
+        keys: KeySource = KeySet(None, (), None)
         return AuthState(None, keys, Tokens(keys, _NO_OPTIONS), passwords, config_error=str(error))
-    keys = KeySet.from_config(config)
+    keys = _verification_keys(config, jwt_environment(app).get("JWT_ALGORITHM"))
     log.info("keys: %s", describe_key(config))
     return AuthState(config, keys, Tokens(keys, config.http), passwords)
+
+
+def _verification_keys(config: JwtConfig, algorithm: str | None) -> KeySource:
+    """Local keys; the remote JWKS only on a verifier-only instance (an issuer never fetches its own)."""
+    if config.verify_key is not None or config.jwks_url is None:
+        if config.jwks_url is not None:
+            log.warning("JWKS_URL is ignored: this instance holds its own keys and verifies with them")
+        return KeySet.from_config(config)
+    return RemoteJwks(config.jwks_url, algorithms=remote_algorithms(algorithm))
 
 
 def _loaded_by_flask_cli() -> bool:

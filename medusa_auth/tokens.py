@@ -22,7 +22,7 @@ from typing import Any, TypeGuard
 
 from . import clock
 from .config import TokenOptions
-from .keys.keyset import KeySet
+from .keys.keyset import KeySource
 
 MAX_TOKEN_LENGTH = 8192  # a real access token is well under 2 KiB
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -60,7 +60,7 @@ class SigningUnavailable(Exception):
 class Tokens:
     """Signs and verifies with one key set and one set of options (issuer, audience, lifetime)."""
 
-    def __init__(self, keys: KeySet, options: TokenOptions):
+    def __init__(self, keys: KeySource, options: TokenOptions):
         self.keys = keys
         self.options = options
 

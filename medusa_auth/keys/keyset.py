@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry
@@ -60,6 +60,21 @@ class JwksDocument:
         return cls(body=body, etag=hashlib.sha256(body).hexdigest()[:32])
 
 
+class KeySource(Protocol):
+    """What tokens and the JWKS route read keys from: a static KeySet, or the refreshing ring."""
+
+    @property
+    def signer(self) -> SigningKey | None: ...
+
+    @property
+    def jwks(self) -> JwksDocument | None: ...
+
+    @property
+    def by_kid(self) -> dict[str, VerificationKey]: ...
+
+    def find(self, kid: str | None) -> VerificationKey | None: ...
+
+
 class KeySet:
     """Signing key, verification keys by ``kid``, and the published JWKS."""
 
@@ -78,12 +93,17 @@ class KeySet:
         options = config.http
         if config.verify_key is None:
             return cls(None, (), _jwks(config, ()))
-        model = JWSRegistry.algorithms[_ALGORITHM_MODEL_NAMES.get(options.algorithm, options.algorithm)]
+        model = algorithm_model(options.algorithm)
         verifier = VerificationKey(options.keyid, options.algorithm, to_joserfc_key(config.verify_key), model)
         signer = None
         if config.signing_key is not None:
             signer = SigningKey(options.keyid, options.algorithm, to_joserfc_key(config.signing_key), model)
         return cls(signer, (verifier,), _jwks(config, (verifier,)))
+
+
+def algorithm_model(algorithm: str) -> Any:
+    """joserfc's implementation of a JWS algorithm, looked up once per key."""
+    return JWSRegistry.algorithms[_ALGORITHM_MODEL_NAMES.get(algorithm, algorithm)]
 
 
 def _jwks(config: JwtConfig, verifiers: Iterable[VerificationKey]) -> JwksDocument | None:
