@@ -63,10 +63,13 @@ def error_response(status: int, type_: str, message: str, headers: dict[str, str
     return response
 
 
+def api_error_response(error: ApiError) -> Response:
+    """The JSON answer to an ``ApiError``, its headers (WWW-Authenticate) kept."""
+    return error_response(error.status, error.type, error.message, error.headers)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def handle_api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.type, error.message, error.headers)
+    app.register_error_handler(ApiError, api_error_response)
 
     @app.errorhandler(SigningUnavailable)
     def handle_signing_unavailable(_: SigningUnavailable) -> Response:

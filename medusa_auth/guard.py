@@ -30,13 +30,18 @@ _REPEATED_SLASHES = re.compile(r"/{2,}")
 
 def required_kinds(path: str, rule: str | None) -> frozenset[TokenKind] | None:
     """The token kinds a path needs, judged on the raw path and on the route it matched (fail closed)."""
-    for candidate in (_REPEATED_SLASHES.sub("/", path), rule):
-        if candidate is None:
-            continue
-        for prefix, kinds in PROTECTED_PATHS:
-            if candidate == prefix or candidate.startswith(prefix + "/"):
-                return kinds
+    for prefix, kinds in PROTECTED_PATHS:
+        if path_under(prefix, path, rule):
+            return kinds
     return None
+
+
+def path_under(prefix: str, path: str, rule: str | None = None) -> bool:
+    """Whether the raw path (repeated slashes merged) or the route it matched lies under ``prefix``."""
+    for candidate in (_REPEATED_SLASHES.sub("/", path), rule):
+        if candidate is not None and (candidate == prefix or candidate.startswith(prefix.rstrip("/") + "/")):
+            return True
+    return False
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -66,8 +71,7 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind]) -> Claims:
 
 def refuse_sign_in_when_verifier_only() -> None:
     """A verifier-only instance answers /auth with 501 before any password or database work."""
-    path = _REPEATED_SLASHES.sub("/", request.path)
-    if (path == SIGN_IN_PREFIX or path.startswith(SIGN_IN_PREFIX + "/")) and auth_state().tokens.keys.signer is None:
+    if path_under(SIGN_IN_PREFIX, request.path) and auth_state().tokens.keys.signer is None:
         raise signing_unavailable()
 
 

@@ -100,7 +100,7 @@ def remote_algorithms(requested: str | None) -> frozenset[str]:
         return PUBLIC_KEY_ALGORITHMS
     if requested not in PUBLIC_KEY_ALGORITHMS:
         raise ValueError(
-            f"{requested} cannot be verified with a published key; use one of {', '.join(sorted(PUBLIC_KEY_ALGORITHMS))}"
+            f"{requested} is not a public-key algorithm; use one of {', '.join(sorted(PUBLIC_KEY_ALGORITHMS))}"
         )
     return frozenset({requested})
 
