@@ -3,7 +3,7 @@
 It holds no key and no database; it verifies bearer tokens from the issuer's JWKS alone::
 
     JWKS_URL=http://127.0.0.1:9000/.well-known/jwks.json \\
-        gunicorn --bind 127.0.0.1:9100 'examples.orders_service:create_app()'
+        gunicorn -c examples/gunicorn.conf.py 'examples.orders_service:create_app()'
     curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9100/orders
 
 ``create_app(protect=False)`` serves the same route unprotected (the benchmark's baseline).
