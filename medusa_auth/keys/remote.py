@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from joserfc.jwk import JWKRegistry, Key
 
+from ..strict_json import reject_constant, reject_duplicate_members
 from .keyset import KeySet, SigningKey, VerificationKey, algorithm_model
 from .material import (
     ALGORITHM_KEY_TYPES,
@@ -299,7 +300,9 @@ def parse_jwks(body: bytes, algorithms: Collection[str]) -> tuple[list[Verificat
     private key members (the publisher is leaking keys), or two keys under one ``kid``.
     """
     try:
-        document = json.loads(body.decode("utf-8"), object_pairs_hook=_unique_members, parse_constant=_no_constant)
+        document = json.loads(
+            body.decode("utf-8"), object_pairs_hook=reject_duplicate_members, parse_constant=reject_constant
+        )
     except (ValueError, RecursionError) as error:
         raise JwksError("the body is not strict JSON") from error
     entries = document.get("keys") if isinstance(document, dict) else None
@@ -362,14 +365,3 @@ def _bit_length(base64url: str) -> int:
         return int.from_bytes(base64.urlsafe_b64decode(base64url + "=" * (-len(base64url) % 4)), "big").bit_length()
     except (binascii.Error, ValueError):
         raise JwksError("n is not base64url") from None
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        raise ValueError("duplicate member")
-    return members
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
