@@ -83,6 +83,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     etag: str | None = None  # when set: sent as ETag, and If-None-Match with it gets 304
+    declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    body_delay: float = 0.0  # a pause between the headers and the body
 
 
 class JwksServer:
@@ -146,10 +148,13 @@ class JwksServer:
                 self.send_header("Content-Type", "application/json")
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if status != 304:
+                answer = server.answer
+                if status != 304 and answer.declare_length:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if status != 304:
+                    self.wfile.flush()
+                    server._stopping.wait(min(answer.body_delay, MAX_DELAY))
                     self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002

@@ -265,6 +265,15 @@ def _answer_too_much(server: JwksServer) -> None:
     server.answer.body = json.dumps({"keys": keys, "padding": "x" * 70_000}).encode()
 
 
+def _answer_too_much_without_content_length(server: JwksServer) -> None:
+    _answer_too_much(server)
+    server.answer.declare_length = False
+
+
+def _trickle_the_body(server: JwksServer) -> None:
+    server.answer.body_delay = 3.0  # headers at once, the body only after the timeout
+
+
 def _redirect(server: JwksServer) -> None:
     server.answer.status = 302
     server.answer.headers["Location"] = server.base_url + "/elsewhere/jwks.json"
@@ -275,7 +284,16 @@ def _answer_garbage(server: JwksServer) -> None:
     server.answer.body = b"<html>maintenance</html>"
 
 
-OUTAGES = [_refuse_connections, _answer_500, _answer_slowly, _answer_too_much, _redirect, _answer_garbage]
+OUTAGES = [
+    _refuse_connections,
+    _answer_500,
+    _answer_slowly,
+    _trickle_the_body,
+    _answer_too_much,
+    _answer_too_much_without_content_length,
+    _redirect,
+    _answer_garbage,
+]
 
 
 @pytest.mark.parametrize("outage", OUTAGES, ids=lambda f: f.__name__.strip("_"))
