@@ -68,8 +68,8 @@ def run_wrk(
         requests_per_second=float(_field(r"Requests/sec:\s+([\d.]+)", output)),
         requests=int(_field(r"(\d+) requests in", output)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-        latency_p50=_field(r"50%\s+(\S+)", output),
-        latency_p99=_field(r"99%\s+(\S+)", output),
+        latency_p50=_field(r"(?m)^\s+50%\s+(\S+)", output),
+        latency_p99=_field(r"(?m)^\s+99%\s+(\S+)", output),
     )
 
 
