@@ -8,19 +8,27 @@ sets what the next answers are (status, body, headers, delay, redirect) and read
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from medusa_auth.config import TokenOptions
 from medusa_auth.keys.keyset import SigningKey, algorithm_model
-from medusa_auth.keys.material import PrivateKey, generate_private_key, public_jwk, to_joserfc_key
+from medusa_auth.keys.material import PrivateKey, generate_private_key, private_key_pem, public_jwk, to_joserfc_key
 
 KEY_TYPE_OF = {"RS256": "RSA", "ES256": "EC", "EdDSA": "Ed25519"}
 OPTIONS = TokenOptions(algorithm="RS256", keyid="", issuer=None, audience=(), expires_in=300)  # a verifier's
@@ -85,6 +93,7 @@ class Answer:
     etag: str | None = None  # when set: sent as ETag, and If-None-Match with it gets 304
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     body_delay: float = 0.0  # a pause between the headers and the body
+    trickle: float = 0.0  # a pause before each 16 bytes of the body
 
 
 class JwksServer:
@@ -92,7 +101,7 @@ class JwksServer:
 
     path = "/.well-known/jwks.json"
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.document: dict[str, Any] = {"keys": []}
         self.answer = Answer()
         self.requests: list[dict[str, str]] = []
@@ -101,8 +110,10 @@ class JwksServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._httpd.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        if tls is not None:  # https: the listening socket hands out TLS connections
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self.port = self._httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.url = self.base_url + self.path
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05})
         self._thread.start()
@@ -155,12 +166,45 @@ class JwksServer:
                 if status != 304:
                     self.wfile.flush()
                     server._stopping.wait(min(answer.body_delay, MAX_DELAY))
-                    self.wfile.write(body)
+                    self._write(body, answer.trickle)
+
+            def _write(self, body: bytes, trickle: float) -> None:
+                pieces = [body[i : i + 16] for i in range(0, len(body), 16)] if trickle else [body]
+                for piece in pieces:
+                    if trickle and server._stopping.wait(trickle):
+                        return
+                    self.wfile.write(piece)
+                    self.wfile.flush()
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
         return Handler
+
+
+def self_signed_tls(tmp_dir: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh certificate for 127.0.0.1, and a client context that trusts it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_dir / "tls.crt", tmp_dir / "tls.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_text(private_key_pem(key))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ssl.create_default_context(cafile=str(cert_file))
 
 
 class FakeClock:

@@ -24,7 +24,7 @@ from medusa_auth.keys.remote import (
     remote_algorithms,
 )
 from medusa_auth.tokens import InvalidToken, TokenKind, Tokens
-from tests.jwks_fixtures import OPTIONS, FakeClock, JwksServer, Signer, b64, b64_json
+from tests.jwks_fixtures import OPTIONS, FakeClock, JwksServer, Signer, b64, b64_json, self_signed_tls
 from tests.live import free_port
 
 ACCESS = {TokenKind.ACCESS}
@@ -274,6 +274,10 @@ def _trickle_the_body(server: JwksServer) -> None:
     server.answer.body_delay = 3.0  # headers at once, the body only after the timeout
 
 
+def _trickle_the_body_past_the_timeout(server: JwksServer) -> None:
+    server.answer.trickle = 0.1  # each piece well inside the timeout, the whole far beyond it
+
+
 def _redirect(server: JwksServer) -> None:
     server.answer.status = 302
     server.answer.headers["Location"] = server.base_url + "/elsewhere/jwks.json"
@@ -289,6 +293,7 @@ OUTAGES = [
     _answer_500,
     _answer_slowly,
     _trickle_the_body,
+    _trickle_the_body_past_the_timeout,
     _answer_too_much,
     _answer_too_much_without_content_length,
     _redirect,
@@ -336,6 +341,20 @@ def test_the_endpoint_recovering_ends_the_outage(served, fake_clock, signer):
     assert remote.counters()["failures"] == 1 and served.fetches() == 3
     fake_clock.advance(599)
     assert served.fetches() == 3 and verifies(remote, signer.token())
+
+
+def test_https_verifies_the_certificate(tmp_path, fake_clock, signer):
+    server_tls, trusting = self_signed_tls(tmp_path)
+    server = JwksServer(tls=server_tls)
+    try:
+        server.publish(signer)
+        assert server.url.startswith("https://127.0.0.1:")
+        untrusting = RemoteJwks(server.url, clock=fake_clock)
+        assert not verifies(untrusting, signer.token())
+        assert untrusting.counters()["failures"] == 1
+        assert verifies(RemoteJwks(server.url, clock=fake_clock, tls=trusting), signer.token())
+    finally:
+        server.stop()
 
 
 # -- vetting the published keys -----------------------------------------------------------------

@@ -16,6 +16,7 @@ import binascii
 import http.client
 import json
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -119,8 +120,11 @@ class RemoteJwks:
         algorithms: Collection[str] = PUBLIC_KEY_ALGORITHMS,
         policy: JwksPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tls: ssl.SSLContext | None = None,
     ):
         self.url = check_jwks_url(url)
+        # The system's trusted CAs with hostname checks, unless the caller trusts a private CA.
+        self.tls = tls or ssl.create_default_context()
         unknown = set(algorithms) - PUBLIC_KEY_ALGORITHMS
         if unknown or not algorithms:
             raise ValueError(f"algorithms must be among {', '.join(sorted(PUBLIC_KEY_ALGORITHMS))}")
@@ -235,8 +239,13 @@ class RemoteJwks:
         """One GET within the timeout: status, headers (lower-case names), and the body of a 200 up to the cap."""
         parts = urlsplit(self.url)
         deadline = time.monotonic() + self.policy.timeout
-        connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        connection = connection_class(parts.hostname or "", parts.port, timeout=self.policy.timeout)
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                parts.hostname or "", parts.port, timeout=self.policy.timeout, context=self.tls
+            )
+        else:
+            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=self.policy.timeout)
         headers = {"Accept": "application/json", "User-Agent": "medusa_auth-jwks"}
         if etag:
             headers["If-None-Match"] = etag
