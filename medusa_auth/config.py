@@ -265,7 +265,7 @@ def _jwks_url(env: Mapping[str, str]) -> str | None:
     try:
         return check_jwks_url(url)
     except ValueError as exc:
-        raise ConfigError(f"JWKS_URL={exc}") from exc
+        raise ConfigError(f"JWKS_URL: {exc}") from exc
 
 
 def describe_key(config: JwtConfig) -> str:

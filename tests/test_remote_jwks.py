@@ -421,7 +421,14 @@ def test_only_the_configured_algorithm_is_trusted(jwks_server, fake_clock):
 
 
 @pytest.mark.parametrize(
-    "url", ["http://issuer.example.com/jwks.json", "ftp://127.0.0.1/jwks.json", "https:///jwks.json", "jwks.json"]
+    "url",
+    [
+        "http://issuer.example.com/jwks.json",
+        "ftp://127.0.0.1/jwks.json",
+        "https:///jwks.json",
+        "jwks.json",
+        "https://user:secret@issuer.example.com/jwks.json",
+    ],
 )
 def test_only_https_or_loopback_http_urls_are_accepted(url):
     with pytest.raises(ValueError):

@@ -91,6 +91,8 @@ def check_jwks_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the JWKS URL must not carry credentials (they would be logged and never sent)")
     if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
         raise ValueError(f"{url!r} must use https (plain http only to loopback)")
     return url
@@ -213,7 +215,7 @@ class RemoteJwks:
                 fresh = _CachedSet(self._parse(body), headers.get("etag"), now + self._max_age(headers))
             else:
                 raise JwksError(f"answered {status}" + (" (redirects are not followed)" if 300 <= status < 400 else ""))
-        except JwksError as error:
+        except Exception as error:  # whatever the endpoint sent ends in a refusal, never in a 500
             self._count("failures")
             self._retry_at = now + self.policy.cooldown
             log.warning("JWKS fetch from %s failed: %s; next try in %.0f s", self.url, error, self.policy.cooldown)
