@@ -178,7 +178,9 @@ def test_a_verifier_only_instance_starts_and_guards_admin_with_the_remote_jwks(a
     assert_refused(client.get("/admin/users/me"))
     assert_refused(client.get("/admin/users", headers=bearer(Signer("stranger").token())))
     assert issuer_jwks.fetches() == 2  # the first request, and one refetch for the stranger's kid
-    assert client.get("/ready").get_json()["checks"]["keys"] is True
+    ready = client.get("/ready").get_json()
+    assert ready["checks"]["keys"] is True
+    assert ready["jwks"]["fetches"] == 2 and ready["jwks"]["hits"] == 1 and ready["jwks"]["misses"] == 1
 
 
 @pytest.mark.parametrize(
