@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint node-deps clean
+.PHONY: run test test-postgres lint node-deps clean bench-verifier
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test: $(VENV)/.dev node-deps
 
 test-postgres: $(VENV)/.dev node-deps
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# JWTVerifier's cost: the example service's protected route against the same route unprotected (wrk).
+bench-verifier: $(VENV)/.dev
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m benchmarks.verifier $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -26,6 +26,7 @@ from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
 from .keys.keyset import KeySet, KeySource
+from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
 from .state import AuthState
@@ -72,8 +73,8 @@ def _build_state(app: Flask) -> AuthState:
             raise
         # The CLI is how an operator fixes the configuration (`keys generate`), so it still starts.
         log.warning("configuration error: %s (the server will not start until it is fixed)", error)
-        keys = KeySet(None, (), None)
-        return AuthState(None, keys, Tokens(keys, _NO_OPTIONS), passwords, config_error=str(error))
+        unconfigured = KeySet(None, (), None)
+        return AuthState(None, unconfigured, Tokens(unconfigured, _NO_OPTIONS), passwords, config_error=str(error))
     log.info("keys: %s", describe_key(config))
     return AuthState(config, keys, Tokens(keys, config.http), passwords, sealer=sealer)
 
@@ -81,7 +82,7 @@ def _build_state(app: Flask) -> AuthState:
 def _key_source(app: Flask, config: JwtConfig) -> tuple[KeySource, KeySealer | None]:
     """The guide's static keys, or the managed ring (checked now, so a bad ring stops the server)."""
     if config.key_encryption_key is None:
-        return KeySet.from_config(config), None
+        return _verification_keys(config, jwt_environment(app).get("JWT_ALGORITHM")), None
     sealer = KeySealer(config.key_encryption_key)
     ring = RefreshingKeySet(lambda: load_keyset(sealer, config), config.key_refresh_seconds)
     if not _loaded_by_flask_cli():
@@ -92,6 +93,15 @@ def _key_source(app: Flask, config: JwtConfig) -> tuple[KeySource, KeySealer | N
                 db.engine.dispose()  # this app is abandoned: close what the check opened
                 raise
     return ring, sealer
+
+
+def _verification_keys(config: JwtConfig, algorithm: str | None) -> KeySource:
+    """Local keys; the remote JWKS only on a verifier-only instance (an issuer never fetches its own)."""
+    if config.verify_key is not None or config.jwks_url is None:
+        if config.jwks_url is not None:
+            log.warning("JWKS_URL is ignored: this instance holds its own keys and verifies with them")
+        return KeySet.from_config(config)
+    return RemoteJwks(config.jwks_url, algorithms=remote_algorithms(algorithm))
 
 
 def _loaded_by_flask_cli() -> bool:

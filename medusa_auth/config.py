@@ -38,6 +38,7 @@ from .keys.material import (
     to_joserfc_key,
     unescape_pem,
 )
+from .keys.remote import PUBLIC_KEY_ALGORITHMS, check_jwks_url
 from .passwords import OWASP_MIN
 
 OWASP_PASSWORD_HASHING = {f"PASSWORD_HASH_{name.upper()}": value for name, value in OWASP_MIN.items()}
@@ -150,6 +151,8 @@ def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
             "JWT_SECRET_KEY is not set: generate one with `flask --app wsgi keys generate` "
             "(or set JWT_PUBLIC_KEY or JWKS_URL for a verifier-only instance)"
         )
+    if verify_key is None and algorithm not in PUBLIC_KEY_ALGORITHMS:
+        raise ConfigError(f"JWT_ALGORITHM={algorithm} cannot verify with the public keys that JWKS_URL serves")
     keyid = env.get("JWT_KEYID") or _default_keyid(verify_key)
     http = TokenOptions(
         algorithm=algorithm,
@@ -320,9 +323,10 @@ def _jwks_url(env: Mapping[str, str]) -> str | None:
     if not env.get("JWKS_URL"):
         return None
     url = _http_url(env, "JWKS_URL")
-    if urlsplit(url).scheme != "https" and urlsplit(url).hostname not in _LOOPBACK_HOSTS:
-        raise ConfigError(f"JWKS_URL={url!r} must use https (plain http only to loopback)")
-    return url
+    try:
+        return check_jwks_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"JWKS_URL: {exc}") from exc
 
 
 def describe_key(config: JwtConfig) -> str:

@@ -8,10 +8,12 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
+from .tokens import SigningUnavailable
 
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED_MESSAGE = "Invalid auth token provided"
+SIGNING_UNAVAILABLE_MESSAGE = "This instance only verifies tokens (it holds no signing key): sign in at the issuer"
 
 # Medusa's error types for the statuses werkzeug raises on its own.
 _TYPE_BY_STATUS = {
@@ -41,6 +43,11 @@ def unauthorized(message: str = UNAUTHORIZED_MESSAGE) -> ApiError:
     return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
 
 
+def signing_unavailable() -> ApiError:
+    """501 from a verifier-only instance asked to sign in or issue a token."""
+    return ApiError(501, "not_implemented", SIGNING_UNAVAILABLE_MESSAGE)
+
+
 def invalid_data(message: str) -> ApiError:
     return ApiError(400, "invalid_data", message)
 
@@ -56,10 +63,18 @@ def error_response(status: int, type_: str, message: str, headers: dict[str, str
     return response
 
 
+def api_error_response(error: ApiError) -> Response:
+    """The JSON answer to an ``ApiError``, its headers (WWW-Authenticate) kept."""
+    return error_response(error.status, error.type, error.message, error.headers)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def handle_api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.type, error.message, error.headers)
+    app.register_error_handler(ApiError, api_error_response)
+
+    @app.errorhandler(SigningUnavailable)
+    def handle_signing_unavailable(_: SigningUnavailable) -> Response:
+        error = signing_unavailable()
+        return error_response(error.status, error.type, error.message)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response:

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
+from .keys.remote import RemoteJwks
 from .state import auth_state
 
 bp = Blueprint("health", __name__)
@@ -31,4 +32,7 @@ def ready() -> tuple[dict[str, object], int]:
         db.session.rollback()
         checks["database"] = False
     ok = all(checks.values())
-    return {"status": "ready" if ok else "unavailable", "checks": checks}, 200 if ok else 503
+    body: dict[str, object] = {"status": "ready" if ok else "unavailable", "checks": checks}
+    if isinstance(state.keys, RemoteJwks):  # a verifier-only instance: how its JWKS client is doing
+        body["jwks"] = state.keys.counters()
+    return body, 200 if ok else 503

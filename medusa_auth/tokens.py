@@ -23,6 +23,8 @@ from typing import Any, TypeGuard
 from . import clock
 from .config import TokenOptions
 from .keys.keyset import KeySource
+from .strict_json import reject_constant as _reject_constant
+from .strict_json import reject_duplicate_members as _reject_duplicates
 
 MAX_TOKEN_LENGTH = 8192  # a real access token is well under 2 KiB
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -171,17 +173,6 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
         return math.isfinite(value)
     except OverflowError:
         return False
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member")
-    return result
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _finite_float(text: str) -> float:

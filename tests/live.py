@@ -177,10 +177,13 @@ def run_command(args: list[str], env: Mapping[str, str], timeout: float = COMMAN
     return result.stdout
 
 
-def start_gunicorn(port: int, env: Mapping[str, str], stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    port: int, env: Mapping[str, str], stdout: Any, stderr: Any, app: str = "wsgi:app", config: str | None = None
+) -> subprocess.Popen[bytes]:
     """gunicorn in its own session, so that it and its workers can be stopped as one group."""
+    settings = ["--config", config] if config else []  # else the project's gunicorn.conf.py
     return subprocess.Popen(
-        [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "wsgi:app"],
+        [GUNICORN, *settings, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), app],
         cwd=ROOT,
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -233,11 +236,12 @@ def live_server(
     private_key_pem: str | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
     commands: Sequence[Sequence[str]] = (),
+    port: int | None = None,
 ) -> Iterator[LiveServer]:
     """A migrated database, an optional user, and gunicorn serving the app until the block ends."""
     tmp_dir.mkdir(parents=True, exist_ok=True)
     key_file = write_private_file(tmp_dir / "jwt-private.pem", private_key_pem or rsa_private_pem())
-    port = free_port()
+    port = port or free_port()  # a given port: a server restarted where its clients already point
     base_url = f"http://127.0.0.1:{port}"
     env = server_environment(
         {

@@ -1,10 +1,22 @@
 // Signs a Medusa-shaped access token with jsonwebtoken, as a Node.js service holding the same
 // private key would: `node sign.js PRIVATE_KEY.pem KID [PAYLOAD_JSON]` (payload on stdin when not
-// given) prints the token. RS256, the given `kid` header, expiresIn "1h".
+// given) prints the token. The given `kid` header, expiresIn "1h"; the algorithm is JWT_ALGORITHM
+// (RS256 by default). jsonwebtoken signs RS256 and ES256; it has no EdDSA, so EdDSA tokens are signed
+// with the `jose` package, as a Node.js service using Ed25519 keys would.
 "use strict"
 
 const fs = require("fs")
 const jwt = require("jsonwebtoken")
+const jose = require("jose")
+
+async function signEdDSA(payload, privateKeyPem, keyid) {
+  const key = await jose.importPKCS8(privateKeyPem, "EdDSA")
+  return new jose.SignJWT(payload)
+    .setProtectedHeader({ alg: "EdDSA", typ: "JWT", kid: keyid })
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(key)
+}
 
 async function readPayload() {
   if (process.argv.length > 4) {
@@ -26,7 +38,11 @@ async function main() {
   const privateKey = fs.readFileSync(keyPath, "utf8")
   // e.g. {actor_id, actor_type: "user", auth_identity_id, app_metadata: {user_id}, user_metadata: {}}
   const payload = JSON.parse(await readPayload())
-  const token = jwt.sign(payload, privateKey, { algorithm: "RS256", keyid, expiresIn: "1h" })
+  const algorithm = process.env.JWT_ALGORITHM || "RS256"
+  const token =
+    algorithm === "EdDSA"
+      ? await signEdDSA(payload, privateKey, keyid)
+      : jwt.sign(payload, privateKey, { algorithm, keyid, expiresIn: "1h" })
   process.stdout.write(token + "\n", () => process.exit(0))
 }
 

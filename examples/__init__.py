@@ -1,0 +1,1 @@
+"""Small services that show medusa_auth in use."""
