@@ -10,7 +10,6 @@ is checked by joserfc's algorithm implementations.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -23,11 +22,13 @@ from typing import Any, TypeGuard
 from . import clock
 from .config import TokenOptions
 from .keys.keyset import KeySet
+from .token_cache import TokenCache, VerifiedToken
 
 MAX_TOKEN_LENGTH = 8192  # a real access token is well under 2 KiB
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
 _MAX_KID_LENGTH = 256
+_MAX_VERIFIED_HEADERS = 16
 
 Claims = dict[str, Any]
 
@@ -63,6 +64,10 @@ class Tokens:
     def __init__(self, keys: KeySet, options: TokenOptions):
         self.keys = keys
         self.options = options
+        self.cache = TokenCache()  # its own: entries were checked against these options
+        # Header segments of tokens whose signature verified (a signer uses one or two); only these
+        # skip parsing, so a forger cannot fill this, and a full table just means parsing again.
+        self._verified_headers: dict[str, Claims] = {}
 
     # -- issuing -----------------------------------------------------------------------------
 
@@ -97,15 +102,24 @@ class Tokens:
 
     def verify(self, token: str, kinds: Collection[TokenKind]) -> Claims:
         """The claims of a valid token of one of ``kinds``; ``InvalidToken`` for anything else."""
-        if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("malformed")
+        verified = self.cache.get(token, clock.LEEWAY_SECONDS)
+        if verified is None or self.keys.find(verified.kid) is not verified.key:
+            verified = self._verify_afresh(token)
+            self.cache.put(token, verified)
+        # Per call, never cached: the same token may be presented where another kind is expected.
+        if verified.kind not in kinds:
+            raise InvalidToken(f"{verified.kind} token where {'/'.join(kinds)} was expected")
+        return dict(verified.claims)  # a copy: a caller changing its claims cannot change the cache's
+
+    def _verify_afresh(self, token: str) -> VerifiedToken:
+        """Every check of a compact JWS but the kind's: signature, header, claims; ``InvalidToken`` if any fails."""
+        if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken("malformed")
         encoded_header, encoded_payload, encoded_signature = token.split(".")
-        header = _decode_json(encoded_header, "header")
-        if not header.keys() <= _ALLOWED_HEADER:
-            raise InvalidToken(f"header parameters not allowed: {sorted(header.keys() - _ALLOWED_HEADER)}")
+        header = self._header(encoded_header)
         kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH):
-            raise InvalidToken("bad kid")
         key = self.keys.find(kid)
         if key is None:
             raise InvalidToken("unknown kid")
@@ -116,12 +130,24 @@ class Tokens:
             raise InvalidToken("non-canonical signature encoding")  # one token, one spelling
         if not key.verify(f"{encoded_header}.{encoded_payload}".encode("ascii"), signature):
             raise InvalidToken("bad signature")
+        if len(self._verified_headers) < _MAX_VERIFIED_HEADERS:
+            self._verified_headers[encoded_header] = header
         claims = _decode_json(encoded_payload, "payload")
         self._check_registered_claims(claims)
-        kind = _kind_of(header.get("typ"), claims)
-        if kind not in kinds:
-            raise InvalidToken(f"{kind} token where {'/'.join(kinds)} was expected")
-        return claims
+        return VerifiedToken(claims, _kind_of(header.get("typ"), claims), kid, key, claims["exp"], clock.now())
+
+    def _header(self, encoded_header: str) -> Claims:
+        """The decoded header, checked for its members; a header already seen on a valid token is not re-parsed."""
+        header = self._verified_headers.get(encoded_header)
+        if header is not None:
+            return header
+        header = _decode_json(encoded_header, "header")
+        if not header.keys() <= _ALLOWED_HEADER:
+            raise InvalidToken(f"header parameters not allowed: {sorted(header.keys() - _ALLOWED_HEADER)}")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH):
+            raise InvalidToken("bad kid")
+        return header
 
     def _check_registered_claims(self, claims: Claims) -> None:
         current, leeway = clock.now(), clock.LEEWAY_SECONDS
@@ -193,12 +219,7 @@ def _finite_float(text: str) -> float:
 
 def _decode_json(segment: str, part: str) -> Claims:
     try:
-        value = json.loads(
-            _b64decode(segment).decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
+        value = _STRICT_JSON.decode(_b64decode(segment).decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise InvalidToken(f"{part} is not strict JSON") from exc
     if not isinstance(value, dict):
@@ -206,15 +227,26 @@ def _decode_json(segment: str, part: str) -> Claims:
     return value
 
 
+# Built once: json.loads with these hooks would build a new decoder on every call.
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+)
+
+
+# base64.urlsafe_b64* are these binascii calls behind a few Python frames that cost more than the work.
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64decode(segment: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return binascii.a2b_base64(segment.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as exc:
         raise InvalidToken("bad base64url") from exc
 
 
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _b64_json(value: Claims) -> str:
