@@ -12,6 +12,7 @@ BENCH_ROUNDS (default 4), BENCH_SLICE (seconds per case per round, default 2), B
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from benchmarks import inprocess
 from benchmarks.micro import measure, service_tokens
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.passwords import OWASP_MIN, Passwords
@@ -232,7 +234,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     node_port = free_port()
 
     with contextlib.ExitStack() as servers:
-        service = servers.enter_context(gunicorn("benchmarks.app:app", env, tmp, "service"))
+        service = servers.enter_context(gunicorn("benchmarks.app:build_app()", env, tmp, "service"))
         peer = servers.enter_context(gunicorn("benchmarks.peer_flask_jwt_extended:app", env, tmp, "peer"))
         node_env = {**os.environ, "PORT": str(node_port), "MEDUSA_BACKEND_URL": service.base_url}
         node_args = ["node", str(BENCH / "node" / "server.js")]
@@ -273,7 +275,18 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
                      method="POST", body=json.dumps(credentials))  # fmt: skip
         login.samples.append(wrk(login, LOGIN_SECONDS))
 
-    micro = measure(private_pem, tokens_file.read_text().split()[:MICRO_TOKENS])
+    all_tokens = tokens_file.read_text().split()
+    micro = measure(private_pem, all_tokens[:MICRO_TOKENS])
+    in_process = inprocess.measure(
+        {name: env[name] for name in ("APP_ENV", "COOKIE_SECRET", "DATABASE_URL", "LOG_LEVEL")}
+        | {"JWT_SECRET_KEY": private_pem},
+        [
+            inprocess.Route("plain route (baseline)", "/bench/plain"),
+            inprocess.Route("/admin route, one token reused", "/admin/bench/protected", itertools.repeat(token)),
+            inprocess.Route("/admin route, a fresh token per request", "/admin/bench/protected", iter(all_tokens)),
+            inprocess.Route("GET /.well-known/jwks.json", "/.well-known/jwks.json"),
+        ],
+    )
     micro_ratios = [ours / raw for ours, raw in zip(micro.verify_per_second, micro.raw_per_second, strict=True)]
     goals = [
         Goal("/admin, reused token ÷ plain route", cases["reused"].ratio_to(cases["plain"]), 0.9),
@@ -295,6 +308,10 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         ),
         "hash": f"{password_hash_ms():.0f} ms",
     }
+    plain_us = in_process["plain route (baseline)"]
+    extra["in_process"] = "\n".join(
+        f"  {name}: {us:.1f} µs/request, ÷ baseline {plain_us / us:.2f}" for name, us in in_process.items()
+    )
     cases["login"] = login
     return list(cases.values()), cases, goals, {**extra, **{f"ratio:{cases[k].name}": r for k, r in ratios.items()}}
 
@@ -329,6 +346,7 @@ def print_report(cases: list[Case], goals: list[Goal], extra: dict[str, str]) ->
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
     print(f"\nlogin: one argon2id verification with the default parameters {OWASP_MIN} takes {extra['hash']}")
     print(f"in-process, fresh tokens: {extra['micro']}")
+    print(f"in-process through WSGI (no sockets; medians):\n{extra['in_process']}")
     print("\ngoals (median of the per-round ratios; spread across rounds in brackets):")
     for goal in goals:
         verdict = (
