@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,11 @@ def _call(app: Any, environ: Mapping[str, Any]) -> None:
         pass
 
 
+def _environ(path: str, tokens: Iterator[str] | None) -> dict[str, Any]:
+    headers = [] if tokens is None else [("Authorization", f"Bearer {next(tokens)}")]
+    return EnvironBuilder(path=path, headers=headers).get_environ()
+
+
 def measure(settings: Mapping[str, Any], routes: list[Route]) -> dict[str, float]:
     """Median µs per request of each route over ``ROUNDS`` rounds of ``CALLS`` calls."""
     app = build_app(settings)
@@ -45,10 +50,7 @@ def measure(settings: Mapping[str, Any], routes: list[Route]) -> dict[str, float
     for _ in range(ROUNDS):
         for route in routes:
             stream = token_streams.get(route.name)
-            environs = [
-                EnvironBuilder(path=route.path, headers={"Authorization": f"Bearer {next(stream)}"}).get_environ()
-                for _ in range(CALLS)
-            ] if stream is not None else [EnvironBuilder(path=route.path).get_environ()] * CALLS  # fmt: skip
+            environs = [_environ(route.path, stream) for _ in range(CALLS)]
             started = time.perf_counter()
             for environ in environs:
                 _call(app, environ)

@@ -192,3 +192,15 @@ def test_each_tokens_has_its_own_cache(rsa_pem: str):
     lenient.verify(token, ACCESS)
     with pytest.raises(InvalidToken, match="wrong issuer"):
         demanding.verify(token, ACCESS)
+
+
+def test_only_a_header_whose_signature_verified_is_remembered(tokens: Tokens):
+    """Parsing is skipped only for header segments this key set has seen signed; a forger adds none."""
+    token = access_token(tokens)
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[::-1]}"
+    with pytest.raises(InvalidToken):
+        tokens.verify(forged, ACCESS)
+    assert tokens._verified_headers == {}
+    tokens.verify(token, ACCESS)
+    assert list(tokens._verified_headers) == [header]
