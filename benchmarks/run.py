@@ -226,7 +226,6 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             "JWT_SECRET_KEY_FILE": str(key_file),
             "COOKIE_SECRET": "bench-cookie-secret-" + "x" * 32,
             "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "LOG_LEVEL": "WARNING",
             "BENCH_PUBLIC_KEY_FILE": str(public_file),
         }
     )
@@ -279,8 +278,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     all_tokens = tokens_file.read_text().split()
     micro = measure(private_pem, all_tokens[:MICRO_TOKENS])
     in_process = inprocess.measure(
-        {name: env[name] for name in ("APP_ENV", "COOKIE_SECRET", "DATABASE_URL", "LOG_LEVEL")}
-        | {"JWT_SECRET_KEY": private_pem},
+        {name: env[name] for name in ("APP_ENV", "COOKIE_SECRET", "DATABASE_URL")} | {"JWT_SECRET_KEY": private_pem},
         [
             inprocess.Route("plain route (baseline)", "/bench/plain"),
             inprocess.Route("/admin route, one token reused", "/admin/bench/protected", itertools.repeat(token)),
