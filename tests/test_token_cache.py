@@ -10,18 +10,11 @@ from medusa_auth.keys.keyset import KeySet
 from medusa_auth.token_cache import MAX_AGE_SECONDS, entry_size
 from medusa_auth.tokens import InvalidToken, TokenKind, Tokens
 
-NOW = 1_700_000_000
+# The clock frozen at NOW for every test here (an autouse fixture), moved by move_clock.
+from tests.test_tokens import NOW, frozen_clock, move_clock  # noqa: F401
+
 LIFETIME = 3600
 ACCESS = {TokenKind.ACCESS}
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clock, "now", lambda: NOW)
-
-
-def move_clock(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
-    monkeypatch.setattr(clock, "now", lambda: seconds)
 
 
 @pytest.fixture
