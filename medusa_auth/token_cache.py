@@ -14,7 +14,8 @@ Why a hit is as safe as a fresh verification:
   caller verifies afresh.
 - The key is checked on every hit: the entry remembers the very key object that verified it, and a hit
   counts only while the current key set still returns that object for the token's ``kid``. A key that
-  left the key set therefore stops every hit at once, even before ``forget_key`` runs.
+  left the key set therefore stops every hit at once, even before ``forget_key`` runs (and a key set
+  rebuilt from scratch, as a key-ring refresh does, costs each cached token one fresh verification).
 - What no string can show is a revocation: ``forget_key(kid)`` (key revoked, or retired and removed)
   and ``forget_user(user_id)`` (the user's sessions revoked) drop those entries. The key-rotation and
   session-revocation code must call them. They act in the calling process only; in other workers an
@@ -29,6 +30,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import clock
@@ -120,7 +122,7 @@ class TokenCache:
             self._entries.clear()
             self.size_bytes = 0
 
-    def _forget(self, matches: Any) -> None:
+    def _forget(self, matches: Callable[[VerifiedToken], bool]) -> None:
         with self._lock:
             for token in [token for token, entry in self._entries.items() if matches(entry)]:
                 self._drop(token)
@@ -137,7 +139,7 @@ _CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()
 def forget_key(kid: str) -> None:
     """Purge every cached token verified by ``kid``: call it when that key is revoked or retired and removed.
 
-    Key rotation calls this in the worker that changes the key ring; see the module docstring for others.
+    Whoever learns of the revocation in this process calls it; see the module docstring for other workers.
     """
     for cache in list(_CACHES):
         cache.forget_key(kid)
@@ -146,7 +148,7 @@ def forget_key(kid: str) -> None:
 def forget_user(user_id: str) -> None:
     """Purge every cached token of ``user_id``: call it when that user's sessions are revoked.
 
-    Session revocation calls this in the worker that revokes; see the module docstring for others.
+    The worker that revokes calls it; see the module docstring for other workers.
     """
     for cache in list(_CACHES):
         cache.forget_user(user_id)

@@ -5,7 +5,9 @@ accepts must be narrow: a compact JWS of at most a few KiB, a header of only ``a
 (so ``jku``, ``x5u``, ``jwk``, ``x5c`` and ``crit`` are refused, never followed), the key chosen by
 ``kid`` from the in-memory set alone, the algorithm pinned to that key, strict JSON (no duplicate
 members, no NaN), and the token's kind decided before anyone reads its claims. The signature itself
-is checked by joserfc's algorithm implementations.
+is checked by joserfc's algorithm implementations (for RSA, the same ``cryptography`` call with the
+padding and hash taken from joserfc once per key). A verified token is remembered per worker; see
+token_cache.py for why a hit is as safe as verifying again.
 """
 
 from __future__ import annotations
