@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 
@@ -20,6 +20,12 @@ class CachedSerializerSessionInterface(SecureCookieSessionInterface):
     def __init__(self) -> None:
         self._built_for: tuple[Any, ...] | None = None
         self._serializer: URLSafeTimedSerializer | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """Flask's answer, without parsing a Cookie header the request does not have (API clients send none)."""
+        if "HTTP_COOKIE" not in request.environ and self.get_signing_serializer(app) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         secrets = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
