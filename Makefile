@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint node-deps clean bench-verifier
+.PHONY: run test test-postgres lint node-deps bench bench-tools bench-verifier clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,26 @@ bench-verifier: $(VENV)/.dev
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks.verifier $(BENCH_ARGS)
 
+# The speed table (benchmarks/run.py, about two minutes): wrk from Debian and node when missing, the
+# flask-jwt-extended peer from PyPI, the guide's Node.js middleware from npm.
+bench: $(VENV)/.bench bench-tools benchmarks/node/node_modules/.package-lock.json
+	$(BIN)/python -m benchmarks.run
+
+$(VENV)/.bench: requirements.txt benchmarks/requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm; }
+
+benchmarks/node/node_modules/.package-lock.json: benchmarks/node/package.json benchmarks/node/package-lock.json | bench-tools
+	npm ci --prefix benchmarks/node --no-audit --no-fund --loglevel=error
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) tests/interop/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) tests/interop/node_modules benchmarks/node/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from .config import (
     get_jwt_config,
     jwt_environment,
 )
+from .cookie_sessions import CachedSerializerSessionInterface
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
@@ -45,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # "//admin/users" is not "/admin/users": no redirect between spellings of a path, just 404.
     app.url_map.merge_slashes = False
     configure_app(app, test_config)
+    app.session_interface = CachedSerializerSessionInterface()
     _configure_logging(app.config["LOG_LEVEL"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))

@@ -5,12 +5,13 @@ accepts must be narrow: a compact JWS of at most a few KiB, a header of only ``a
 (so ``jku``, ``x5u``, ``jwk``, ``x5c`` and ``crit`` are refused, never followed), the key chosen by
 ``kid`` from the in-memory set alone, the algorithm pinned to that key, strict JSON (no duplicate
 members, no NaN), and the token's kind decided before anyone reads its claims. The signature itself
-is checked by joserfc's algorithm implementations.
+is checked by joserfc's algorithm implementations (for RSA, the same ``cryptography`` call with the
+padding and hash taken from joserfc once per key). A verified token is remembered per worker; see
+token_cache.py for why a hit is as safe as verifying again.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import math
@@ -25,11 +26,13 @@ from .config import TokenOptions
 from .keys.keyset import KeySource
 from .strict_json import reject_constant as _reject_constant
 from .strict_json import reject_duplicate_members as _reject_duplicates
+from .token_cache import TokenCache, VerifiedToken
 
 MAX_TOKEN_LENGTH = 8192  # a real access token is well under 2 KiB
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ALLOWED_HEADER = frozenset({"alg", "kid", "typ"})
 _MAX_KID_LENGTH = 256
+_MAX_VERIFIED_HEADERS = 16
 
 Claims = dict[str, Any]
 
@@ -65,6 +68,10 @@ class Tokens:
     def __init__(self, keys: KeySource, options: TokenOptions):
         self.keys = keys
         self.options = options
+        self.cache = TokenCache()  # its own: entries were checked against these options
+        # Header segments of tokens whose signature verified (a signer uses one or two); only these
+        # skip parsing, so a forger cannot fill this, and a full table just means parsing again.
+        self._verified_headers: dict[str, Claims] = {}
 
     # -- issuing -----------------------------------------------------------------------------
 
@@ -99,15 +106,24 @@ class Tokens:
 
     def verify(self, token: str, kinds: Collection[TokenKind]) -> Claims:
         """The claims of a valid token of one of ``kinds``; ``InvalidToken`` for anything else."""
-        if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.fullmatch(token):
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("malformed")
+        verified = self.cache.get(token, clock.LEEWAY_SECONDS)
+        if verified is None or self.keys.find(verified.kid) is not verified.key:
+            verified = self._verify_afresh(token)
+            self.cache.put(token, verified)
+        # Per call, never cached: the same token may be presented where another kind is expected.
+        if verified.kind not in kinds:
+            raise InvalidToken(f"{verified.kind} token where {'/'.join(kinds)} was expected")
+        return dict(verified.claims)  # a copy: a caller changing its claims cannot change the cache's
+
+    def _verify_afresh(self, token: str) -> VerifiedToken:
+        """Every check of a compact JWS but the kind's: signature, header, claims; ``InvalidToken`` if any fails."""
+        if not _COMPACT_JWS.fullmatch(token):
             raise InvalidToken("malformed")
         encoded_header, encoded_payload, encoded_signature = token.split(".")
-        header = _decode_json(encoded_header, "header")
-        if not header.keys() <= _ALLOWED_HEADER:
-            raise InvalidToken(f"header parameters not allowed: {sorted(header.keys() - _ALLOWED_HEADER)}")
+        header = self._header(encoded_header)
         kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH):
-            raise InvalidToken("bad kid")
         key = self.keys.find(kid)
         if key is None:
             raise InvalidToken("unknown kid")
@@ -118,12 +134,24 @@ class Tokens:
             raise InvalidToken("non-canonical signature encoding")  # one token, one spelling
         if not key.verify(f"{encoded_header}.{encoded_payload}".encode("ascii"), signature):
             raise InvalidToken("bad signature")
+        if len(self._verified_headers) < _MAX_VERIFIED_HEADERS:
+            self._verified_headers[encoded_header] = header
         claims = _decode_json(encoded_payload, "payload")
         self._check_registered_claims(claims)
-        kind = _kind_of(header.get("typ"), claims)
-        if kind not in kinds:
-            raise InvalidToken(f"{kind} token where {'/'.join(kinds)} was expected")
-        return claims
+        return VerifiedToken(claims, _kind_of(header.get("typ"), claims), kid, key, claims["exp"], clock.now())
+
+    def _header(self, encoded_header: str) -> Claims:
+        """The decoded header, checked for its members; a header already seen on a valid token is not re-parsed."""
+        header = self._verified_headers.get(encoded_header)
+        if header is not None:
+            return header
+        header = _decode_json(encoded_header, "header")
+        if not header.keys() <= _ALLOWED_HEADER:
+            raise InvalidToken(f"header parameters not allowed: {sorted(header.keys() - _ALLOWED_HEADER)}")
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH):
+            raise InvalidToken("bad kid")
+        return header
 
     def _check_registered_claims(self, claims: Claims) -> None:
         current, leeway = clock.now(), clock.LEEWAY_SECONDS
@@ -184,12 +212,7 @@ def _finite_float(text: str) -> float:
 
 def _decode_json(segment: str, part: str) -> Claims:
     try:
-        value = json.loads(
-            _b64decode(segment).decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
+        value = _STRICT_JSON.decode(_b64decode(segment).decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise InvalidToken(f"{part} is not strict JSON") from exc
     if not isinstance(value, dict):
@@ -197,15 +220,26 @@ def _decode_json(segment: str, part: str) -> Claims:
     return value
 
 
+# Built once: json.loads with these hooks would build a new decoder on every call.
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant, parse_float=_finite_float
+)
+
+
+# base64.urlsafe_b64* are these binascii calls behind a few Python frames that cost more than the work.
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64decode(segment: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return binascii.a2b_base64(segment.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as exc:
         raise InvalidToken("bad base64url") from exc
 
 
 def _b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _b64_json(value: Claims) -> str:

@@ -12,6 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.padding import AsymmetricPadding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry
 
@@ -32,9 +36,36 @@ class VerificationKey:
     algorithm: str
     key: Key
     model: object = field(repr=False)  # joserfc's JWSAlgModel for `algorithm`
+    # RSA's check, with the public key, padding and hash built once (see _rsa_check); else None.
+    _rsa: tuple[RSAPublicKey, AsymmetricPadding, hashes.HashAlgorithm] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_rsa", _rsa_check(self.model, self.key))
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
-        return bool(self.model.verify(signing_input, signature, self.key))  # type: ignore[attr-defined]
+        if self._rsa is None:
+            return bool(self.model.verify(signing_input, signature, self.key))  # type: ignore[attr-defined]
+        public_key, padding, hash_algorithm = self._rsa
+        try:
+            public_key.verify(signature, signing_input, padding, hash_algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+
+def _rsa_check(model: object, key: Key) -> tuple[RSAPublicKey, AsymmetricPadding, hashes.HashAlgorithm] | None:
+    """For RS*/PS*, what joserfc's model passes to cryptography on every call, taken from it once.
+
+    The call is then exactly joserfc's (same key, padding and hash), minus the per-call key lookup and
+    object construction; RSA is the default algorithm, so the one on the hot path.
+    """
+    padding, hash_class = getattr(model, "padding", None), getattr(model, "hash_alg", None)
+    public_key = key.get_op_key("verify")
+    if not (isinstance(public_key, RSAPublicKey) and isinstance(padding, AsymmetricPadding) and hash_class):
+        return None
+    return public_key, padding, hash_class()
 
 
 @dataclass(frozen=True)
