@@ -24,8 +24,10 @@ from .config import (
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
+from .http_hardening import init_http_hardening
 from .keys.keyset import KeySet
 from .passwords import Passwords
+from .rate_limits import init_limiter
 from .state import AuthState
 from .tokens import Tokens
 
@@ -49,9 +51,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
+    init_limiter(app)
     register_error_handlers(app)
     register_commands(app)
     app.after_request(_no_store_by_default)
+    init_http_hardening(app)
     return app
 
 

@@ -1,0 +1,127 @@
+"""Login throttling: failed sign-ins counted per account, per client address and per both, in a shared store.
+
+Only failures count, and each counter lives in a fixed window of 15 minutes, so a refusal (429 with
+Retry-After) ends by itself within a window and a successful sign-in clears its own (account, address)
+counter. An unknown email is counted exactly like a known one, so a 429 says nothing about who has an
+account. The per-account counter is the one an attacker can fill on a victim's behalf: its threshold is
+four times the per-(account, address) one and its window is bounded, so the worst is a 15-minute pause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+
+from flask import current_app, request
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+
+from ..errors import UNAVAILABLE_RETRY_SECONDS, ApiError
+from ..events import security_event
+from ..models import normalize_email
+from ..rate_limits import app_limiter
+
+TOO_MANY_ATTEMPTS = "Too many login attempts. Try again later."
+
+# name -> (limit, what identifies the counter). ASVS 2.2.1 allows at most 100 failures an hour on one account.
+ACCOUNT_AND_ADDRESS = parse("5 per 15 minutes")
+ACCOUNT = parse("20 per 15 minutes")
+ADDRESS = parse("100 per 15 minutes")  # many people can share one NAT address
+_IPV6_NETWORK_BITS = 64  # one IPv6 client owns a whole /64; counting single addresses would be no limit at all
+
+
+@dataclass(frozen=True)
+class Counter:
+    name: str
+    limit: RateLimitItem
+    identifiers: tuple[str, ...]
+
+
+class LoginThrottled(ApiError):
+    """429 with the seconds until the first exhausted counter's window ends."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(429, "too_many_requests", TOO_MANY_ATTEMPTS, {"Retry-After": str(retry_after)})
+
+
+class ThrottleUnavailable(ApiError):
+    """The shared store does not answer: refuse the sign-in (fail closed) rather than let guesses through uncounted."""
+
+    def __init__(self) -> None:
+        message = "Sign-in is temporarily unavailable. Try again shortly."
+        super().__init__(503, "unexpected_state", message, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
+
+
+def check(email: str) -> None:
+    """Raise ``LoginThrottled`` if any counter for this email or this client is exhausted."""
+    limiter = app_limiter().limiter
+    exhausted = []
+    try:
+        for counter in _counters(email):
+            if not limiter.test(counter.limit, *counter.identifiers):
+                exhausted.append((counter, limiter.get_window_stats(counter.limit, *counter.identifiers).reset_time))
+    except StorageError as error:
+        _store_failed(error)
+    if exhausted:
+        retry_after = max(1, max(math.ceil(reset - time.time()) for _, reset in exhausted))
+        security_event(
+            "login_throttled", limits=[c.name for c, _ in exhausted], client=client_address(), retry_after=retry_after
+        )
+        raise LoginThrottled(retry_after)
+
+
+def record_failure(email: str) -> None:
+    """Count a failed sign-in on every counter."""
+    limiter = app_limiter().limiter
+    try:
+        for counter in _counters(email):
+            limiter.hit(counter.limit, *counter.identifiers)
+    except StorageError as error:
+        _store_failed(error)
+
+
+def record_success(email: str) -> None:
+    """A correct password from this address ends its own penalty (not the account's or the address's)."""
+    pair = _counters(email)[0]
+    try:
+        app_limiter().limiter.clear(pair.limit, *pair.identifiers)
+    except StorageError as error:
+        _store_failed(error)
+
+
+def client_address() -> str:
+    """The client as this service may believe it: the peer, or what TRUSTED_PROXIES proxies said (ProxyFix)."""
+    address = request.remote_addr or "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/{_IPV6_NETWORK_BITS}", strict=False))
+    return str(parsed)
+
+
+def _counters(email: str) -> list[Counter]:
+    account, address = _account_key(email), client_address()
+    return [
+        Counter("account_and_address", ACCOUNT_AND_ADDRESS, ("login", "account+address", account, address)),
+        Counter("account", ACCOUNT, ("login", "account", account)),
+        Counter("address", ADDRESS, ("login", "address", address)),
+    ]
+
+
+def _account_key(email: str) -> str:
+    """The account as a keyed hash: the store (Redis, a table) never holds email addresses."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, normalize_email(email).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _store_failed(error: StorageError) -> None:
+    security_event("login_throttle_unavailable", error=type(error.storage_error).__name__)
+    raise ThrottleUnavailable() from error
