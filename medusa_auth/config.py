@@ -327,7 +327,7 @@ def _check_network_settings(app: Flask) -> None:
     proxies = str(app.config.get("TRUSTED_PROXIES") or "0").strip()
     if not proxies.isdigit() or int(proxies) > _MAX_TRUSTED_PROXIES:
         raise ConfigError(
-            f"TRUSTED_PROXIES={proxies!r} must be the number of proxies in front of the service, 0 to {_MAX_TRUSTED_PROXIES}"
+            f"TRUSTED_PROXIES={proxies!r} must be how many proxies stand in front, 0 to {_MAX_TRUSTED_PROXIES}"
         )
     app.config["TRUSTED_PROXIES"] = int(proxies)
 

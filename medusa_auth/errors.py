@@ -81,7 +81,7 @@ def register_error_handlers(app: Flask) -> None:
 
     def handle_database_unavailable(error: Exception) -> Response:
         _rollback_quietly()
-        # The driver's first line ("connection refused", "unable to open database file"), never the SQL or its parameters.
+        # The driver's first line ("connection refused"), never the SQL statement or its parameters.
         orig = getattr(error, "orig", None) or error
         log.error("database unavailable: %s: %s", type(orig).__name__, str(orig).strip().split("\n", 1)[0][:200])
         return service_unavailable("The database is unavailable. Try again shortly.", "database_error")

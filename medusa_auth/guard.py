@@ -45,8 +45,11 @@ def guard_request() -> None:
     kinds = required_kinds(request.path, rule)
     if kinds is None:
         return
-    token = bearer_token(request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    token = bearer_token(header)
     if token is None:
+        if header is not None:  # a missing header is an anonymous visit; a mangled one is worth a line
+            security_event("token_refused", reason="malformed authorization header", path=request.path)
         raise unauthorized()
     try:
         g.auth_context = auth_state().tokens.verify(token, kinds)

@@ -1,4 +1,4 @@
-"""Flask-Limiter, with a store every gunicorn worker and instance shares: Redis when REDIS_URL is set, else the database.
+"""Flask-Limiter on a store every gunicorn worker and instance shares: Redis when REDIS_URL is set, else the database.
 
 Never process memory: a counter one worker keeps is a counter the next request, landing on another worker
 or instance, does not see. The database store is a ``limits`` storage backend (fixed windows), so the same

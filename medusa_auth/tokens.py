@@ -49,6 +49,10 @@ _TYP = {
 }
 
 
+# Kinds no other signer makes: this service's signer writes low-s ES256 signatures, so these need them.
+_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET})
+
+
 class InvalidToken(Exception):
     """The token is refused; the reason is for the security log, never for the client."""
 
@@ -121,6 +125,9 @@ class Tokens:
         kind = _kind_of(header.get("typ"), claims)
         if kind not in kinds:
             raise InvalidToken(f"{kind} token where {'/'.join(kinds)} was expected")
+        if kind in _SIGNED_ONLY_HERE and not key.is_canonical(signature):
+            # Single-use tokens must have one spelling; access tokens accept both for Node's ES256 signers.
+            raise InvalidToken("non-canonical ECDSA signature (high s)")
         return claims
 
     def _check_registered_claims(self, claims: Claims) -> None:
