@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import Flask, Response, request
 
-from . import admin, auth, health, well_known
+from . import admin, auth, health, openapi, well_known
 from .cli import register_commands
 from .config import (
     ConfigError,
@@ -48,7 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["medusa_auth"] = _build_state(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp):
+    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
     init_limiter(app)

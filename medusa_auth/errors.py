@@ -24,7 +24,10 @@ _TYPE_BY_STATUS = {
     405: "not_allowed",
     409: "conflict",
     413: "invalid_data",
+    414: "invalid_data",
     415: "invalid_data",
+    417: "invalid_data",
+    431: "invalid_data",
     422: "duplicate_error",
     429: "too_many_requests",
     501: "not_implemented",
@@ -41,6 +44,11 @@ class ApiError(Exception):
     def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.type, self.message, self.headers = status, type_, message, headers or {}
+
+
+def error_type(status: int) -> str:
+    """Medusa's error type for an HTTP status."""
+    return _TYPE_BY_STATUS.get(status, "unknown_error")
 
 
 def unauthorized(message: str = UNAUTHORIZED_MESSAGE) -> ApiError:
@@ -73,7 +81,7 @@ def register_error_handlers(app: Flask) -> None:
         original = error.get_response()
         status = error.code or 500
         message = error.description or original.status
-        response = error_response(status, _TYPE_BY_STATUS.get(status, "unknown_error"), message)
+        response = error_response(status, error_type(status), message)
         for name in ("Allow", "WWW-Authenticate", "Retry-After"):
             if name in original.headers:
                 response.headers[name] = original.headers[name]
