@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Request bodies here are a few small JSON fields; anything larger is refused with 413 before parsing.
@@ -31,6 +32,13 @@ def security_headers(response: Response) -> Response:
     return response
 
 
+def refuse_oversized_body() -> None:
+    """413 on a declared Content-Length over the limit, even where the view never reads the body."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+
+
 def init_http_hardening(app: Flask) -> None:
     """Trust exactly TRUSTED_PROXIES hops of X-Forwarded-For/-Proto, cap bodies, and add the security headers."""
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
@@ -38,4 +46,5 @@ def init_http_hardening(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's own default is None: unlimited
         app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.before_request(refuse_oversized_body)
     app.after_request(security_headers)

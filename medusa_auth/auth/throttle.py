@@ -15,12 +15,13 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask import current_app, request
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 
-from ..errors import UNAVAILABLE_RETRY_SECONDS, ApiError
+from ..errors import DATABASE_UNAVAILABLE, UNAVAILABLE_RETRY_SECONDS, ApiError
 from ..events import security_event
 from ..models import normalize_email
 from ..rate_limits import app_limiter
@@ -122,6 +123,8 @@ def _account_key(email: str) -> str:
     return hmac.new(secret, normalize_email(email).encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _store_failed(error: StorageError) -> None:
+def _store_failed(error: StorageError) -> NoReturn:
+    if isinstance(error.storage_error, DATABASE_UNAVAILABLE):
+        raise error.storage_error  # the database store: answered like any route whose database is down
     security_event("login_throttle_unavailable", error=type(error.storage_error).__name__)
     raise ThrottleUnavailable() from error
