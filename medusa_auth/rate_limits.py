@@ -8,6 +8,7 @@ Flask-Limiter and strategies run on either store.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
@@ -23,7 +24,7 @@ from .extensions import db
 DATABASE_STORAGE_URI = "medusa-database://"
 DEFAULT_KEY_PREFIX = "medusa_auth"
 # A Redis that does not answer must not hold a request (or a worker) for long.
-REDIS_TIMEOUT_SECONDS = 2.0
+REDIS_TIMEOUT_SECONDS = 2
 _EXTENSION = "medusa_auth.limiter"
 
 
@@ -99,10 +100,10 @@ class DatabaseStorage(Storage):
                     RateLimitCounter.key == key, RateLimitCounter.expires_at > time.time()
                 )
             ).first()
-        return (int(row.count), float(row.expires_at)) if row is not None else None
+        return (int(row[0]), float(row[1])) if row is not None else None
 
 
-def _dialect_insert(dialect: str):  # type: ignore[no-untyped-def]
+def _dialect_insert(dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO UPDATE, which SQLite and PostgreSQL both have."""
     if dialect == "postgresql":
         return postgresql.insert
@@ -115,7 +116,7 @@ def init_limiter(app: Flask) -> Limiter:
     """The app's limiter on Redis (REDIS_URL) or on the database; errors of the store surface as StorageError."""
     prefix = str(app.config.get("RATELIMIT_KEY_PREFIX") or DEFAULT_KEY_PREFIX)
     redis_url = app.config.get("REDIS_URL")
-    options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+    options: dict[str, str | int] = {"wrap_exceptions": True}
     if redis_url:
         options.update(
             key_prefix=prefix, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
