@@ -32,6 +32,7 @@ SECURITY_EVENTS = {
     "user_created",
     "token_refused",
     "login_throttle_unavailable",
+    "key_generated",
 }
 
 
