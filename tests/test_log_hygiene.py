@@ -154,9 +154,14 @@ def test_gunicorn_logs_hold_no_token_even_from_a_query_string(tmp_path: Path):
             f"/admin/users/me?token={token}", headers={**bearer, "Referer": f"http://x.example/accept?token={token}"}
         )
         server.post("/auth/user/emailpass", json_body={"email": email, "password": "wrong " + password})
-        server.get(f"/admin/users?token={token}&pad={'p' * 5000}", headers=bearer)  # gunicorn: request line too long
+        too_long = server.get(f"/admin/users?token={token}&pad={'p' * 5000}", headers=bearer)
+        too_large = server.get("/admin/users/me", headers={"Authorization": f"Bearer {token}{'A' * 100_000}"})
         server.get("/admin/users/me", headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
         logs = server.stdout_file.read_text() + server.stderr()
     assert "/admin/users/me" in logs  # the access log is there to be read
+    # gunicorn refuses these before the app, in Medusa's JSON error shape and without echoing the request.
+    assert (too_long.status, too_long.json()["type"]) == (414, "invalid_data")
+    assert too_large.status in (400, 431) and too_large.json()["type"] == "invalid_data"
+    assert token not in (too_long.body + too_large.body).decode()
     for secret in [*token_pieces(token), password, *pem_pieces(pem)]:
         assert secret not in logs, secret[:24]

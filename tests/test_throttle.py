@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from medusa_auth.auth import throttle
 from medusa_auth.extensions import db
 from medusa_auth.rate_limits import RateLimitCounter
+from medusa_auth.state import auth_state
 from tests.conftest import PASSWORD, AuthActions
 
 EMAIL = "victim@example.com"
@@ -186,3 +187,14 @@ def test_an_unreachable_redis_refuses_logins_with_503_not_500(app: Flask):
     assert response.status_code == 503
     assert response.get_json()["type"] == "unexpected_state"
     assert response.headers["Retry-After"].isdigit()
+
+
+@pytest.mark.settings(REDIS_URL="redis://127.0.0.1:1/0")
+def test_an_unreachable_redis_leaves_every_other_route_answering(app: Flask, auth):
+    """Only sign-in needs the counters: keys, verification and the admin API do not wait on Redis."""
+    client = app.test_client()
+    assert client.get("/.well-known/jwks.json").status_code == 200
+    assert client.get("/health").status_code == 200
+    with app.app_context():
+        token = auth_state().tokens.issue_auth_token("authid_1", "user_1", {})
+    assert client.get("/admin/users/me", headers=auth.bearer(token)).status_code == 404  # verified; no such user
