@@ -17,14 +17,16 @@ PAGE_CSP = (
 # JSON is data, never a document: nothing may load from it or frame it (OWASP REST Security).
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=31536000; includeSubDomains"
+# Pages here can carry invite and reset tokens in their URL: no Referer to other sites. Same-origin
+# requests keep it, because Flask-WTF's CSRF check on https requires a same-origin Referer.
+REFERRER_POLICY = "same-origin"
 
 
 def security_headers(response: Response) -> Response:
     """The headers every response carries; a view that set its own Content-Security-Policy keeps it."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    # Links to this service can carry invite and reset tokens: never send them on to another site.
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Referrer-Policy", REFERRER_POLICY)
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Content-Security-Policy", PAGE_CSP if response.mimetype == "text/html" else API_CSP)
     if request.is_secure:  # https as the client sees it (ProxyFix reads X-Forwarded-Proto from trusted proxies)

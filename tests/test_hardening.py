@@ -42,7 +42,7 @@ def test_every_response_carries_the_security_headers(app, client, auth):
     assert {r.status_code for r in responses} >= {200, 401, 404, 405, 413}
     for response in responses:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Content-Security-Policy"] == API_CSP
         assert "Strict-Transport-Security" not in response.headers  # plain http
