@@ -33,14 +33,14 @@ def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = Non
 
 def authenticate(email: str, password: str) -> str:
     """A token for the right email and password; one generic 401 for anything else, in equal time."""
-    throttle.check(email)  # 429 before any password work once this account or client has failed too often
+    throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
     passwords = auth_state().passwords
     provider = find_provider_identity(email)
     if provider is None or provider.password_hash is None:
         passwords.burn(password)
-        _login_failed(email, "unknown_identity")
+        _login_failed("unknown_identity")
     if not passwords.verify(provider.password_hash, password):
-        _login_failed(email, "wrong_password", auth_identity_id=provider.auth_identity_id)
+        _login_failed("wrong_password", auth_identity_id=provider.auth_identity_id)
     throttle.record_success(email)
     if passwords.needs_rehash(provider.password_hash):
         provider.password_hash = passwords.hash(password)
@@ -52,8 +52,8 @@ def authenticate(email: str, password: str) -> str:
     return token_for(identity, provider.user_metadata)
 
 
-def _login_failed(email: str, reason: str, **ids: str) -> NoReturn:
-    throttle.record_failure(email)
+def _login_failed(reason: str, **ids: str) -> NoReturn:
+    """The attempt stays charged to the throttle's counters (throttle.check charged it)."""
     security_event("login_failed", reason=reason, client=throttle.client_address(), **ids)
     raise unauthorized(INVALID_CREDENTIALS)
 

@@ -1,10 +1,12 @@
 """Login throttling: failed sign-ins counted per account, per client address and per both, in a shared store.
 
-Only failures count, and each counter lives in a fixed window of 15 minutes, so a refusal (429 with
-Retry-After) ends by itself within a window and a successful sign-in clears its own (account, address)
-counter. An unknown email is counted exactly like a known one, so a 429 says nothing about who has an
-account. The per-account counter is the one an attacker can fill on a victim's behalf: its threshold is
-four times the per-(account, address) one and its window is bounded, so the worst is a 15-minute pause.
+Every attempt is charged to its counters before the password is checked and given back unless it
+failed, so only failures count, exactly, even under concurrency. Each counter lives in a fixed window
+of 15 minutes, so a refusal (429 with Retry-After) ends by itself, and a successful sign-in clears its
+own (account, address) counter. An unknown email is counted exactly like a known one, so a 429 says
+nothing about who has an account. The per-account counter is the one an attacker can fill on a
+victim's behalf: its threshold is four times the per-(account, address) one and its window is
+bounded, so the worst is a 15-minute pause, renewed only while the attack goes on.
 """
 
 from __future__ import annotations
@@ -58,40 +60,42 @@ class ThrottleUnavailable(ApiError):
 
 
 def check(email: str) -> None:
-    """Raise ``LoginThrottled`` if any counter for this email or this client is exhausted."""
+    """Charge this attempt to every counter before any password work; ``LoginThrottled`` if one is spent.
+
+    Charging first, atomically, keeps the limit exact however many attempts run at once (a check that
+    only read the counters would let every request in flight through). A refused attempt gives its
+    charges back, so retrying while refused never lengthens or spreads the penalty; a successful one
+    gives them back too (``record_success``), so only failures stay counted.
+    """
     limiter = app_limiter().limiter
-    exhausted = []
+    counters = _counters(email)
     try:
-        for counter in _counters(email):
-            if not limiter.test(counter.limit, *counter.identifiers):
-                exhausted.append((counter, limiter.get_window_stats(counter.limit, *counter.identifiers).reset_time))
+        spent = [c for c in counters if not limiter.hit(c.limit, *c.identifiers)]
+        if not spent:
+            return
+        _refund([c for c in counters if c not in spent])
+        resets = [limiter.get_window_stats(c.limit, *c.identifiers).reset_time for c in spent]
     except StorageError as error:
         _store_failed(error)
-    if exhausted:
-        retry_after = max(1, max(math.ceil(reset - time.time()) for _, reset in exhausted))
-        security_event(
-            "login_throttled", limits=[c.name for c, _ in exhausted], client=client_address(), retry_after=retry_after
-        )
-        raise LoginThrottled(retry_after)
-
-
-def record_failure(email: str) -> None:
-    """Count a failed sign-in on every counter."""
-    limiter = app_limiter().limiter
-    try:
-        for counter in _counters(email):
-            limiter.hit(counter.limit, *counter.identifiers)
-    except StorageError as error:
-        _store_failed(error)
+    retry_after = max(1, math.ceil(max(resets) - time.time()))
+    security_event("login_throttled", limits=[c.name for c in spent], client=client_address(), retry_after=retry_after)
+    raise LoginThrottled(retry_after)
 
 
 def record_success(email: str) -> None:
-    """A correct password from this address ends its own penalty (not the account's or the address's)."""
-    pair = _counters(email)[0]
+    """A correct password: its (account, address) penalty ends; the account and address get their charge back."""
+    pair, *others = _counters(email)
     try:
         app_limiter().limiter.clear(pair.limit, *pair.identifiers)
+        _refund(others)
     except StorageError as error:
         _store_failed(error)
+
+
+def _refund(counters: list[Counter]) -> None:
+    limiter = app_limiter().limiter
+    for counter in counters:
+        limiter.hit(counter.limit, *counter.identifiers, cost=-1)
 
 
 def client_address() -> str:
