@@ -119,7 +119,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
                 f"Authorization: Bearer {token}",
                 "--no-color",
             ],
-            cwd=ROOT,
+            cwd=tmp_path,  # schemathesis keeps a crash cache in its working directory
             capture_output=True,
             text=True,
             timeout=SCHEMATHESIS_TIMEOUT,
