@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint node-deps clean
+.PHONY: run test test-postgres lint node-deps clean bench-throttle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: $(VENV)/.dev node-deps
 
 test-postgres: $(VENV)/.dev node-deps
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# What login throttling costs per attempt on each store, next to one argon2id check (a measurement).
+bench-throttle: $(VENV)/.dev
+	BENCH_POSTGRES_URL=$(BENCH_POSTGRES_URL) $(BIN)/python -m benchmarks.throttle
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
