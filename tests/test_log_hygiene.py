@@ -33,7 +33,7 @@ SECURITY_EVENTS = {
     "token_refused",
     "login_throttle_unavailable",
     "key_generated",
-}
+}  # registration_throttled is asserted in test_throttle.py
 
 
 def pem_pieces(pem: str) -> list[str]:

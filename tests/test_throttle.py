@@ -198,3 +198,25 @@ def test_an_unreachable_redis_leaves_every_other_route_answering(app: Flask, aut
     with app.app_context():
         token = auth_state().tokens.issue_auth_token("authid_1", "user_1", {})
     assert client.get("/admin/users/me", headers=auth.bearer(token)).status_code == 404  # verified; no such user
+
+
+def test_registrations_are_limited_per_client_address(throttled, client):
+    limit = throttle.REGISTRATIONS.amount
+    for n in range(limit):
+        body = {"email": f"new{n}@example.com", "password": PASSWORD}
+        response = client.post(
+            "/auth/user/emailpass/register", json=body, environ_overrides={"REMOTE_ADDR": "192.0.2.30"}
+        )
+        assert response.status_code == 200, (n, response.get_json())
+    refused = client.post(
+        "/auth/user/emailpass/register",
+        json={"email": "one-more@example.com", "password": PASSWORD},
+        environ_overrides={"REMOTE_ADDR": "192.0.2.30"},
+    )
+    assert_throttled(refused)
+    other = client.post(
+        "/auth/user/emailpass/register",
+        json={"email": "one-more@example.com", "password": PASSWORD},
+        environ_overrides={"REMOTE_ADDR": "192.0.2.31"},
+    )
+    assert other.status_code == 200

@@ -60,6 +60,7 @@ def _login_failed(reason: str, **ids: str) -> NoReturn:
 
 def register(email: str, password: str) -> str:
     """A new emailpass identity and its registration token (no user yet, as in Medusa)."""
+    throttle.check_registration()
     identity = create_identity(email, password)
     security_event("identity_registered", auth_identity_id=identity.id)
     return token_for(identity)

@@ -1,5 +1,7 @@
 """Login throttling: failed sign-ins counted per account, per client address and per both, in a shared store.
 
+Registrations are counted per client address too (``check_registration``).
+
 Every attempt is charged to its counters before the password is checked and given back unless it
 failed, so only failures count, exactly, even under concurrency. Each counter lives in a fixed window
 of 15 minutes, so a refusal (429 with Retry-After) ends by itself, and a successful sign-in clears its
@@ -28,12 +30,14 @@ from ..events import security_event
 from ..models import normalize_email
 from ..rate_limits import app_limiter
 
-TOO_MANY_ATTEMPTS = "Too many login attempts. Try again later."
+TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
 
 # name -> (limit, what identifies the counter). ASVS 2.2.1 allows at most 100 failures an hour on one account.
 ACCOUNT_AND_ADDRESS = parse("5 per 15 minutes")
 ACCOUNT = parse("20 per 15 minutes")
 ADDRESS = parse("100 per 15 minutes")  # many people can share one NAT address
+# Registrations from one address, successful or not (an office accepting invites at once stays under it).
+REGISTRATIONS = parse("30 per 15 minutes")
 _IPV6_NETWORK_BITS = 64  # one IPv6 client owns a whole /64; counting single addresses would be no limit at all
 
 
@@ -67,8 +71,17 @@ def check(email: str) -> None:
     charges back, so retrying while refused never lengthens or spreads the penalty; a successful one
     gives them back too (``record_success``), so only failures stay counted.
     """
+    _charge(_counters(email), "login_throttled")
+
+
+def check_registration() -> None:
+    """Charge a registration to its client address: each costs a password hash and tells whether an email exists."""
+    counter = Counter("address", REGISTRATIONS, ("register", "address", client_address()))
+    _charge([counter], "registration_throttled")
+
+
+def _charge(counters: list[Counter], event: str) -> None:
     limiter = app_limiter().limiter
-    counters = _counters(email)
     try:
         spent = [c for c in counters if not limiter.hit(c.limit, *c.identifiers)]
         if not spent:
@@ -78,7 +91,7 @@ def check(email: str) -> None:
     except StorageError as error:
         _store_failed(error)
     retry_after = max(1, math.ceil(max(resets) - time.time()))
-    security_event("login_throttled", limits=[c.name for c in spent], client=client_address(), retry_after=retry_after)
+    security_event(event, limits=[c.name for c in spent], client=client_address(), retry_after=retry_after)
     raise LoginThrottled(retry_after)
 
 
