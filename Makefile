@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint node-deps bench bench-tools bench-verifier clean
+.PHONY: run test test-postgres lint node-deps bench bench-tools bench-verifier bench-throttle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,10 @@ bench-tools:
 
 benchmarks/node/node_modules/.package-lock.json: benchmarks/node/package.json benchmarks/node/package-lock.json | bench-tools
 	npm ci --prefix benchmarks/node --no-audit --no-fund --loglevel=error
+
+# What login throttling costs per attempt on each store, next to one argon2id check (a measurement).
+bench-throttle: $(VENV)/.dev
+	BENCH_POSTGRES_URL=$(BENCH_POSTGRES_URL) $(BIN)/python -m benchmarks.throttle
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

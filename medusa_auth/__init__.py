@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import Flask, Response, request
 
-from . import admin, auth, health, well_known
+from . import admin, auth, health, openapi, well_known
 from .cli import register_commands
 from .config import (
     ConfigError,
@@ -26,10 +26,12 @@ from .cookie_sessions import CachedSerializerSessionInterface
 from .errors import register_error_handlers
 from .extensions import db, migrate
 from .guard import init_guard
+from .http_hardening import init_http_hardening
 from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
+from .rate_limits import init_limiter
 from .state import AuthState
 from .tokens import Tokens
 
@@ -51,12 +53,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     app.extensions["medusa_auth"] = _build_state(app)
-    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp):
+    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, openapi.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
+    init_limiter(app)
     register_error_handlers(app)
     register_commands(app)
     app.after_request(_no_store_by_default)
+    init_http_hardening(app)
     return app
 
 

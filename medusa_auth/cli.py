@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from .auth import service as auth_service
 from .errors import ApiError
+from .events import security_event
 from .keys import ring
 from .keys.development import write_private_file
 from .keys.material import (
@@ -51,8 +52,10 @@ def generate_key(key_type: str, out: str | None, passphrase: str | None) -> None
     click.echo(f"JWT_SECRET_KEY_FILE={path}")
     one_line = public_key_pem(public).strip().replace("\n", "\\n")
     click.echo(f'JWT_PUBLIC_KEY="{one_line}"')
+    kid = thumbprint(to_joserfc_key(public))
     click.echo(f"JWT_ALGORITHM={default_algorithm(public)}")
-    click.echo(f"JWT_KEYID={thumbprint(to_joserfc_key(public))}")
+    click.echo(f"JWT_KEYID={kid}")
+    security_event("key_generated", kid=kid, key_type=key_type, encrypted=bool(passphrase))
 
 
 def _ring() -> KeySealer:

@@ -71,6 +71,8 @@ ENVIRONMENT_VARIABLES = (
     "ADMIN_CORS",
     "AUTH_CORS",
     "REDIS_URL",
+    "RATELIMIT_KEY_PREFIX",
+    "TRUSTED_PROXIES",
     "LOG_LEVEL",
 )
 
@@ -376,6 +378,25 @@ def _derive_settings(app: Flask) -> None:
     if not cookie_secret and env != "production":
         cookie_secret = development_cookie_secret(app.instance_path)
     app.config["SECRET_KEY"] = cookie_secret
+    _check_network_settings(app)
+
+
+# Schemes of the Redis storages that limits (Flask-Limiter's storage layer) knows.
+_REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+_MAX_TRUSTED_PROXIES = 5
+
+
+def _check_network_settings(app: Flask) -> None:
+    """REDIS_URL and TRUSTED_PROXIES; the Redis URL may hold a password, so errors never echo it."""
+    redis_url = app.config.get("REDIS_URL")
+    if redis_url and urlsplit(str(redis_url)).scheme not in _REDIS_SCHEMES:
+        raise ConfigError(f"REDIS_URL must be a Redis URL ({', '.join(s + '://' for s in _REDIS_SCHEMES)})")
+    proxies = str(app.config.get("TRUSTED_PROXIES") or "0").strip()
+    if not proxies.isdigit() or int(proxies) > _MAX_TRUSTED_PROXIES:
+        raise ConfigError(
+            f"TRUSTED_PROXIES={proxies!r} must be how many proxies stand in front, 0 to {_MAX_TRUSTED_PROXIES}"
+        )
+    app.config["TRUSTED_PROXIES"] = int(proxies)
 
 
 def check_required_settings(app: Flask) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
@@ -24,11 +26,18 @@ _TYPE_BY_STATUS = {
     405: "not_allowed",
     409: "conflict",
     413: "invalid_data",
+    414: "invalid_data",
     415: "invalid_data",
+    417: "invalid_data",
+    431: "invalid_data",
     422: "duplicate_error",
     429: "too_many_requests",
     501: "not_implemented",
 }
+
+# The database cannot be reached or is not answering: the request may succeed later, so 503, not 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+UNAVAILABLE_RETRY_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -37,6 +46,11 @@ class ApiError(Exception):
     def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.type, self.message, self.headers = status, type_, message, headers or {}
+
+
+def error_type(status: int) -> str:
+    """Medusa's error type for an HTTP status."""
+    return _TYPE_BY_STATUS.get(status, "unknown_error")
 
 
 def unauthorized(message: str = UNAUTHORIZED_MESSAGE) -> ApiError:
@@ -82,14 +96,37 @@ def register_error_handlers(app: Flask) -> None:
         original = error.get_response()
         status = error.code or 500
         message = error.description or original.status
-        response = error_response(status, _TYPE_BY_STATUS.get(status, "unknown_error"), message)
+        response = error_response(status, error_type(status), message)
         for name in ("Allow", "WWW-Authenticate", "Retry-After"):
             if name in original.headers:
                 response.headers[name] = original.headers[name]
         return response
 
+    def handle_database_unavailable(error: Exception) -> Response:
+        _rollback_quietly()
+        # The driver's first line ("connection refused"), never the SQL statement or its parameters.
+        orig = getattr(error, "orig", None) or error
+        log.error("database unavailable: %s: %s", type(orig).__name__, str(orig).strip().split("\n", 1)[0][:200])
+        return service_unavailable("The database is unavailable. Try again shortly.", "database_error")
+
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, handle_database_unavailable)
+
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
-        db.session.rollback()
+        _rollback_quietly()
         log.error("unhandled error: %s", type(error).__name__, exc_info=error)
         return error_response(500, "unknown_error", "An unknown error occurred.")
+
+
+def service_unavailable(message: str, type_: str = "unexpected_state") -> Response:
+    """503 with Retry-After: a dependency (database, Redis) is down, not the request at fault."""
+    return error_response(503, type_, message, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
+
+
+def _rollback_quietly() -> None:
+    """Roll back the request's session; with the database gone the rollback itself can fail."""
+    try:
+        db.session.rollback()
+    except DATABASE_UNAVAILABLE:
+        log.warning("rollback failed: the database is unavailable")

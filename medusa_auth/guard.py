@@ -59,8 +59,11 @@ def guard_request() -> None:
 
 def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind]) -> Claims:
     """The claims of the request's bearer token, or the one 401 (the reason goes to the security log)."""
-    token = bearer_token(request.headers.get("Authorization"))
+    header = request.headers.get("Authorization")
+    token = bearer_token(header)
     if token is None:
+        if header is not None:  # a missing header is an anonymous visit; a mangled one is worth a line
+            security_event("token_refused", reason="malformed authorization header", path=request.path)
         raise unauthorized()
     try:
         return tokens.verify(token, kinds)

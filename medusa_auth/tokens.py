@@ -54,6 +54,10 @@ _TYP = {
 }
 
 
+# Kinds no other signer makes: this service's signer writes low-s ES256 signatures, so these need them.
+_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET})
+
+
 class InvalidToken(Exception):
     """The token is refused; the reason is for the security log, never for the client."""
 
@@ -138,7 +142,11 @@ class Tokens:
             self._verified_headers[encoded_header] = header
         claims = _decode_json(encoded_payload, "payload")
         self._check_registered_claims(claims)
-        return VerifiedToken(claims, _kind_of(header.get("typ"), claims), kid, key, claims["exp"], clock.now())
+        kind = _kind_of(header.get("typ"), claims)
+        if kind in _SIGNED_ONLY_HERE and not key.is_canonical(signature):
+            # Single-use tokens must have one spelling; access tokens accept both for Node's ES256 signers.
+            raise InvalidToken("non-canonical ECDSA signature (high s)")
+        return VerifiedToken(claims, kind, kid, key, claims["exp"], clock.now())
 
     def _header(self, encoded_header: str) -> Claims:
         """The decoded header, checked for its members; a header already seen on a valid token is not re-parsed."""

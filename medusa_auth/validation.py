@@ -9,7 +9,10 @@ from flask import request
 
 from .errors import invalid_data
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# local@domain.tld without spaces or control characters; the same pattern is in openapi.json (ECMA-262 and
+# Python differ on \s, hence the explicit controls and BOM).
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f\ufeff]+@[^@\s\x00-\x1f\x7f-\x9f\ufeff]+\.[^@\s\x00-\x1f\x7f-\x9f\ufeff]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 MAX_EMAIL_LENGTH = 320
 MAX_PASSWORD_LENGTH = 1024  # long enough for any passphrase, short enough to bound hashing work
 
@@ -41,7 +44,7 @@ def credentials(body: dict[str, Any]) -> tuple[str, str]:
 
 
 def is_email(value: str) -> bool:
-    return bool(_EMAIL.fullmatch(value.strip()))
+    return bool(_EMAIL.fullmatch(value))
 
 
 def int_arg(name: str, default: int, *, minimum: int, maximum: int) -> int:

@@ -55,9 +55,10 @@ def test_unknown_email_takes_as_long_as_a_wrong_password(auth, client):
 
     def median_seconds(email: str) -> float:
         samples = []
-        for _ in range(7):
+        for n in range(7):  # each from its own address, so login throttling never answers instead (a fast 429)
             started = time.perf_counter()
-            client.post("/auth/user/emailpass", json={"email": email, "password": "wrong password"})
+            body = {"email": email, "password": "wrong password"}
+            client.post("/auth/user/emailpass", json=body, environ_overrides={"REMOTE_ADDR": f"192.0.2.{n + 1}"})
             samples.append(time.perf_counter() - started)
         return statistics.median(samples)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
@@ -12,6 +12,7 @@ from ..extensions import db
 from ..models import AuthIdentity, ProviderIdentity, User, normalize_email
 from ..state import auth_state
 from ..validation import is_email
+from . import throttle
 
 PROVIDER = "emailpass"
 MIN_PASSWORD_LENGTH = 8  # OWASP's floor for a new password
@@ -32,25 +33,34 @@ def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = Non
 
 def authenticate(email: str, password: str) -> str:
     """A token for the right email and password; one generic 401 for anything else, in equal time."""
+    throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
     passwords = auth_state().passwords
     provider = find_provider_identity(email)
     if provider is None or provider.password_hash is None:
         passwords.burn(password)
-        security_event("login_failed", reason="unknown_identity")
-        raise unauthorized(INVALID_CREDENTIALS)
+        _login_failed("unknown_identity")
     if not passwords.verify(provider.password_hash, password):
-        security_event("login_failed", reason="wrong_password", auth_identity_id=provider.auth_identity_id)
-        raise unauthorized(INVALID_CREDENTIALS)
+        _login_failed("wrong_password", auth_identity_id=provider.auth_identity_id)
+    throttle.record_success(email)
     if passwords.needs_rehash(provider.password_hash):
         provider.password_hash = passwords.hash(password)
         db.session.commit()
     identity = provider.auth_identity
-    security_event("login_succeeded", auth_identity_id=identity.id, user_id=identity.user_id)
+    security_event(
+        "login_succeeded", auth_identity_id=identity.id, user_id=identity.user_id, client=throttle.client_address()
+    )
     return token_for(identity, provider.user_metadata)
+
+
+def _login_failed(reason: str, **ids: str) -> NoReturn:
+    """The attempt stays charged to the throttle's counters (throttle.check charged it)."""
+    security_event("login_failed", reason=reason, client=throttle.client_address(), **ids)
+    raise unauthorized(INVALID_CREDENTIALS)
 
 
 def register(email: str, password: str) -> str:
     """A new emailpass identity and its registration token (no user yet, as in Medusa)."""
+    throttle.check_registration()
     identity = create_identity(email, password)
     security_event("identity_registered", auth_identity_id=identity.id)
     return token_for(identity)
@@ -96,6 +106,10 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
     user = User(email=normalized, first_name=first_name, last_name=last_name)
     db.session.add(user)
     db.session.flush()
-    create_identity(email, password, user_id=user.id)
+    try:
+        create_identity(email, password, user_id=user.id)
+    except ApiError:
+        db.session.rollback()  # the flushed user holds a write lock (SQLite) until the transaction ends
+        raise
     security_event("user_created", user_id=user.id)
     return user

@@ -26,6 +26,22 @@ if TYPE_CHECKING:
 
 # RFC 9864's fully specified name and RFC 8037's name run the same EdDSA code in joserfc.
 _ALGORITHM_MODEL_NAMES = {"Ed25519": "EdDSA"}
+# The order n of P-256: an ES256 signature (r, s) also verifies as (r, n - s), so each token has two spellings.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def ecdsa_s(signature: bytes) -> int:
+    """The s half of a raw (r || s) ES256 signature."""
+    return int.from_bytes(signature[len(signature) // 2 :], "big")
+
+
+def with_low_s(signature: bytes) -> bytes:
+    """The same ES256 signature with s <= n/2 (the one spelling this service emits)."""
+    half = len(signature) // 2
+    s = ecdsa_s(signature)
+    if s <= P256_ORDER // 2:
+        return signature
+    return signature[:half] + (P256_ORDER - s).to_bytes(half, "big")
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,10 @@ class VerificationKey:
             return False
         return True
 
+    def is_canonical(self, signature: bytes) -> bool:
+        """False for an ES256 signature with s > n/2: valid, but not what this service's signer writes."""
+        return self.algorithm != "ES256" or ecdsa_s(signature) <= P256_ORDER // 2
+
 
 def _rsa_check(model: object, key: Key) -> tuple[RSAPublicKey, AsymmetricPadding, hashes.HashAlgorithm] | None:
     """For RS*/PS*, what joserfc's model passes to cryptography on every call, taken from it once.
@@ -76,7 +96,8 @@ class SigningKey:
     model: object = field(repr=False)
 
     def sign(self, signing_input: bytes) -> bytes:
-        return bytes(self.model.sign(signing_input, self.key))  # type: ignore[attr-defined]
+        signature = bytes(self.model.sign(signing_input, self.key))  # type: ignore[attr-defined]
+        return with_low_s(signature) if self.algorithm == "ES256" else signature
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,133 @@
+"""GET /openapi.json: the document matches the app's routes, and schemathesis finds nothing against the live app."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from medusa_auth.openapi import document
+from medusa_auth.validation import EMAIL_PATTERN
+from tests.live import BIN, ROOT, live_server
+
+# Flask adds HEAD and OPTIONS to every rule; the document describes what the views implement.
+IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
+
+
+# Static files (Flask's own route and any blueprint's) are not API operations.
+def is_static(endpoint: str) -> bool:
+    return endpoint == "static" or endpoint.endswith(".static")
+
+
+SCHEMATHESIS_EXAMPLES = 100  # per operation and phase; the run below takes about half a minute
+SCHEMATHESIS_SEED = 8725
+SCHEMATHESIS_TIMEOUT = 480
+EMAIL = "fuzz-admin@example.com"
+PASSWORD = "correct horse battery staple"
+
+
+def app_operations(app: Flask) -> set[tuple[str, str]]:
+    """(method, OpenAPI path) for every route the app serves, ``<user_id>`` written ``{user_id}``."""
+    operations = set()
+    for rule in app.url_map.iter_rules():
+        if is_static(rule.endpoint):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        operations |= {(method, path) for method in (rule.methods or set()) - IMPLICIT_METHODS}
+    return operations
+
+
+def documented_operations(spec: dict) -> set[tuple[str, str]]:
+    methods = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+    return {(m.upper(), path) for path, item in spec["paths"].items() for m in item if m in methods}
+
+
+def test_the_document_is_openapi_3_1():
+    spec = json.loads(document())
+    assert spec["openapi"] == "3.1.0"
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+
+
+def test_every_route_is_documented_and_every_documented_operation_is_a_route(app: Flask):
+    """Adding a route without documenting it (or the reverse) fails here: the two cannot drift."""
+    served, documented = app_operations(app), documented_operations(json.loads(document()))
+    assert served - documented == set(), "routes missing from medusa_auth/openapi.json"
+    assert documented - served == set(), "operations in medusa_auth/openapi.json that the app does not serve"
+
+
+def test_the_comparison_notices_a_new_route(app: Flask):
+    app.add_url_rule("/admin/undocumented", "undocumented", lambda: {}, methods=["DELETE"])
+    assert ("DELETE", "/admin/undocumented") in app_operations(app) - documented_operations(json.loads(document()))
+
+
+def test_protected_operations_declare_bearer_auth_and_the_401(app: Flask):
+    spec = json.loads(document())
+    for method, path in documented_operations(spec):
+        operation = spec["paths"][path][method.lower()]
+        protected = path.startswith("/admin") or path == "/auth/token/refresh"
+        assert (operation["security"] == [{"bearerAuth": []}]) == protected, (method, path)
+        if protected:
+            assert operation["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
+
+
+def test_the_registration_email_pattern_is_the_servers():
+    spec = json.loads(document())
+    assert spec["components"]["schemas"]["NewCredentials"]["properties"]["email"]["pattern"] == EMAIL_PATTERN
+
+
+def test_openapi_json_is_served_with_an_etag(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_data() == document()
+    assert "max-age=300" in response.headers["Cache-Control"]
+    again = client.get("/openapi.json", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
+    """Every check schemathesis has, every phase, against gunicorn with a bearer token for the admin routes."""
+    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD)) as server:
+        token = server.login(EMAIL, PASSWORD)
+        result = subprocess.run(
+            [
+                str(BIN / "schemathesis"),
+                "--config-file",
+                str(ROOT / "tests" / "schemathesis.toml"),
+                "run",
+                f"{server.base_url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                str(SCHEMATHESIS_EXAMPLES),
+                "--seed",
+                str(SCHEMATHESIS_SEED),
+                "--workers",
+                "1",
+                "--request-timeout",
+                "10",
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--no-color",
+            ],
+            cwd=tmp_path,  # schemathesis keeps a crash cache in its working directory
+            capture_output=True,
+            text=True,
+            timeout=SCHEMATHESIS_TIMEOUT,
+        )
+        server_log = server.stderr()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    generated = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
+    assert generated is not None, result.stdout[-2000:]
+    print(f"schemathesis: {generated.group(1)} test cases generated, {generated.group(2)} passed")
+    assert int(generated.group(1)) >= 500
+    assert "Traceback" not in server_log
