@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import Flask, Response, request
 
-from . import admin, auth, health, well_known
+from . import admin, auth, health, web, well_known
 from .cli import register_commands
 from .config import (
     ConfigError,
@@ -21,11 +21,13 @@ from .config import (
     get_jwt_config,
     jwt_environment,
 )
+from .cors import init_cors
 from .errors import register_error_handlers
-from .extensions import db, migrate
+from .extensions import csrf, db, migrate
 from .guard import init_guard
 from .keys.keyset import KeySet
 from .passwords import Passwords
+from .sessions import init_sessions
 from .state import AuthState
 from .tokens import Tokens
 
@@ -46,7 +48,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["medusa_auth"] = _build_state(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
-    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp):
+    init_sessions(app)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    csrf.init_app(app)
+    init_cors(app)
+    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, web.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
     register_error_handlers(app)
