@@ -12,7 +12,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, after_this_request, current_app, g, request
+from flask import Flask, Response, after_this_request, current_app, request
 from flask import session as flask_session
 from itsdangerous import BadSignature, Signer
 
@@ -26,6 +26,8 @@ TOUCH_EVERY_SECONDS = 60  # last_seen_at is written at most this often, not on e
 _COOKIE_BASENAME = "medusa_session"
 _CSRF_COOKIE_BASENAME = "medusa_csrf"
 _NOT_LOADED = object()
+# Cached per request in the WSGI environ, not on g: an app context can outlive one request.
+_ENVIRON_KEY = "medusa_auth.session"
 
 
 def init_sessions(app: Flask) -> None:
@@ -73,7 +75,7 @@ def start(user_id: str, auth_identity_id: str) -> Session:
     )
     db.session.add(row)
     db.session.commit()
-    g._browser_session = row
+    request.environ[_ENVIRON_KEY] = row
     value = _signer().sign(raw_id).decode()
 
     @after_this_request
@@ -86,11 +88,11 @@ def start(user_id: str, auth_identity_id: str) -> Session:
 
 def current() -> Session | None:
     """The request's live session, or None; an expired one is deleted on sight."""
-    cached = g.get("_browser_session", _NOT_LOADED)
+    cached = request.environ.get(_ENVIRON_KEY, _NOT_LOADED)
     if cached is not _NOT_LOADED:
         return cached
     row = _load(request.cookies.get(cookie_name()))
-    g._browser_session = row
+    request.environ[_ENVIRON_KEY] = row
     return row
 
 
@@ -99,7 +101,7 @@ def end() -> None:
     _delete_current_row()
     db.session.commit()
     flask_session.clear()
-    g._browser_session = None
+    request.environ[_ENVIRON_KEY] = None
 
     @after_this_request
     def clear_cookie(response: Response) -> Response:
@@ -147,7 +149,10 @@ def _load(cookie: str | None) -> Session | None:
     raw_id = _raw_id(cookie)
     if raw_id is None:
         return None
-    row = db.session.get(Session, digest(raw_id))
+    # Joined with its user: a deleted user's sessions end even where the database skips ON DELETE CASCADE.
+    row = db.session.execute(
+        db.select(Session).join(User, User.id == Session.user_id).where(Session.id_hash == digest(raw_id))
+    ).scalar_one_or_none()
     if row is None:
         return None
     now = utcnow()

@@ -22,6 +22,8 @@ from medusa_auth.config import ENVIRONMENT_VARIABLES
 from medusa_auth.extensions import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 
+pytest_plugins = ["tests.web_fixtures"]
+
 # Far below production's argon2id cost, so the suite stays fast; `real_hasher` tests restore it.
 FAST_HASHING = {"PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 64, "PASSWORD_HASH_PARALLELISM": 1}
 PASSWORD = "correct horse battery staple"
