@@ -59,7 +59,10 @@ def test_mail_use_tls_and_port_default(mailbox):
 def test_a_reset_request_without_a_mail_server_logs_no_link(auth, client, caplog):
     auth.create_user()
     with caplog.at_level("DEBUG"):
-        assert client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"}).status_code == 201
+        assert (
+            client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"}).status_code
+            == 201
+        )
         wait_for_log(caplog, "mail not sent")
     assert "token=" not in caplog.text and "reset-password/confirm" not in caplog.text
 
@@ -68,7 +71,10 @@ def test_a_reset_request_without_a_mail_server_logs_no_link(auth, client, caplog
 def test_a_reset_request_in_development_without_a_mail_server_logs_the_link(auth, client, caplog):
     auth.create_user()
     with caplog.at_level("INFO"):
-        assert client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"}).status_code == 201
+        assert (
+            client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"}).status_code
+            == 201
+        )
         wait_for_log(caplog, "/app/reset-password/confirm?token=")
 
 

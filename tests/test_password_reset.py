@@ -82,7 +82,9 @@ def test_racing_uses_of_one_token_change_the_password_once(app, auth, mailbox):
     auth.create_user()
     token = reset_token(app.test_client(), mailbox)
     with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda n: update(app.test_client(), token, f"password number {n}").status_code, range(8)))
+        statuses = list(
+            pool.map(lambda n: update(app.test_client(), token, f"password number {n}").status_code, range(8))
+        )
     assert sorted(statuses) == [200] + [401] * 7
 
 

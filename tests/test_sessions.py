@@ -156,7 +156,9 @@ def test_bearer_token_still_works_and_wins_over_the_cookie(auth, client):
 
 def test_cookie_post_from_another_origin_is_refused(app, auth, client):
     start_session(client, auth.token())
-    response = client.post("/admin/invites", json={"email": "x@example.com"}, headers={"Origin": "https://evil.example"})
+    response = client.post(
+        "/admin/invites", json={"email": "x@example.com"}, headers={"Origin": "https://evil.example"}
+    )
     assert response.status_code == 403
     assert response.get_json()["type"] == "not_allowed"
     with app.app_context():

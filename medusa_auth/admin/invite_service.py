@@ -113,6 +113,13 @@ def list_invites(offset: int, limit: int, email: str | None) -> tuple[list[Invit
     return list(page.scalars()), count
 
 
+def status(invite: Invite) -> str:
+    """``accepted``, ``expired`` or ``pending``, as a person reads it."""
+    if invite.accepted:
+        return "accepted"
+    return "expired" if as_utc(invite.expires_at) <= now_datetime() else "pending"
+
+
 def invite_link(token: str) -> str:
     """The page an invitee opens; built from MEDUSA_BACKEND_URL, never from the Host header."""
     return f"{auth_state().backend_url}{INVITE_PAGE}?{urlencode({'token': token})}"
