@@ -180,3 +180,50 @@ def test_a_bad_reset_link_shows_a_page_that_says_what_to_do(client):
     response = client.get("/app/reset-password/confirm?token=not-a-token")
     assert response.status_code == 400
     assert "Ask for a new reset link" in response.get_data(as_text=True)
+
+
+# -- the invite page ------------------------------------------------------------------------------
+
+
+def new_invite(runner) -> str:
+    result = runner.invoke(args=["invites", "create", "--email", "invitee@example.com"])
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1].split("/app/invite", 1)[1]
+
+
+def test_the_invite_page_creates_the_user_and_signs_them_in(runner, client):
+    path = "/app/invite" + new_invite(runner)
+    page = client.get(path)
+    assert page.status_code == 200 and "invitee@example.com" in page.get_data(as_text=True)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    data = {"first_name": "Ada", "last_name": "Lovelace", "password": PASSWORD, "confirm": PASSWORD}
+    response = client.post(path, data={**data, "csrf_token": csrf_token(client, path)})
+    assert response.status_code == 302 and response.headers["Location"] == "/app/"
+    account = client.get("/app/").get_data(as_text=True)
+    assert "invitee@example.com" in account and "Ada Lovelace" in account
+    again = client.get(path)
+    assert again.status_code == 400 and "already accepted" in again.get_data(as_text=True)
+
+
+def test_the_invite_form_explains_mismatched_passwords_and_keeps_the_invite(runner, client):
+    path = "/app/invite" + new_invite(runner)
+    data = {"password": PASSWORD, "confirm": PASSWORD + "!", "csrf_token": csrf_token(client, path)}
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    assert "The two passwords are not the same." in response.get_data(as_text=True)
+    assert client.get(path).status_code == 200
+
+
+def test_the_invite_form_needs_the_csrf_token(runner, client):
+    path = "/app/invite" + new_invite(runner)
+    client.get(path)
+    assert client.post(path, data={"password": PASSWORD, "confirm": PASSWORD}).status_code == 400
+    assert client.get(path).status_code == 200  # nothing was accepted
+
+
+@pytest.mark.parametrize("query", ["", "?token=", "?token=garbage"])
+def test_a_broken_invite_link_shows_a_friendly_page(client, query):
+    response = client.get("/app/invite" + query)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "This invite link does not work" in html and "ask for a new invite" in html
