@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -79,9 +80,9 @@ def token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server on 127.0.0.1, for this test only."""
+@contextlib.contextmanager
+def running_mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 until the block ends."""
     box = Mailbox("127.0.0.1", free_port())
     controller = Controller(box, hostname=box.host, port=box.port)
     controller.start()
@@ -89,3 +90,10 @@ def mailbox() -> Iterator[Mailbox]:
         yield box
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on 127.0.0.1, for this test only."""
+    with running_mailbox() as box:
+        yield box
