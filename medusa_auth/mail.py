@@ -15,8 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import current_app
+from flask import current_app, render_template
+
+from .state import auth_state
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 10
@@ -61,6 +64,21 @@ class SmtpSettings:
             sender=config.get("MAIL_FROM") or "medusa-auth@localhost",
             development=config.get("APP_ENV") == "development",
         )
+
+
+def from_templates(to: str, subject: str, template: str, **context: Any) -> Mail:
+    """A message whose parts are ``templates/mail/<template>.txt`` and ``.html``."""
+    return Mail(
+        to=to,
+        subject=subject,
+        text=render_template(f"mail/{template}.txt", **context),
+        html=render_template(f"mail/{template}.html", **context),
+    )
+
+
+def link(path: str, token: str) -> str:
+    """A link to one of our pages carrying ``token``: built from MEDUSA_BACKEND_URL, never the Host header."""
+    return f"{auth_state().backend_url}{path}?{urlencode({'token': token})}"
 
 
 def send(mail: Mail) -> None:

@@ -9,7 +9,7 @@ without a request or ``SESSION_ABSOLUTE_SECONDS`` after sign-in, whichever comes
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, after_this_request, current_app, request
@@ -65,6 +65,7 @@ def start(user_id: str, auth_identity_id: str) -> Session:
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     absolute = int(current_app.config["SESSION_ABSOLUTE_SECONDS"])
+    _delete_expired(user_id, now)
     row = Session(
         id_hash=digest(raw_id),
         user_id=user_id,
@@ -165,6 +166,16 @@ def _load(cookie: str | None) -> Session | None:
         row.last_seen_at = now
         db.session.commit()
     return row
+
+
+def _delete_expired(user_id: str, now: datetime) -> None:
+    """Sessions a browser never came back to are swept when their user next signs in."""
+    idle_cutoff = now - timedelta(seconds=int(current_app.config["SESSION_IDLE_SECONDS"]))
+    db.session.execute(
+        db.delete(Session).where(
+            Session.user_id == user_id, (Session.expires_at <= now) | (Session.last_seen_at <= idle_cutoff)
+        )
+    )
 
 
 def _delete_current_row() -> None:

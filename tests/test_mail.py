@@ -55,27 +55,25 @@ def test_mail_use_tls_and_port_default(mailbox):
     assert settings_for(MAIL_SERVER="smtp.example.com").port == 25
 
 
-@pytest.mark.settings(APP_ENV="test")
-def test_a_reset_request_without_a_mail_server_logs_no_link(auth, client, caplog):
+@pytest.mark.parametrize(
+    ("app_env", "logged", "not_logged"),
+    [
+        ("test", "mail not sent", "reset-password/confirm"),
+        ("production", "mail not sent", "reset-password/confirm"),
+        ("development", "/app/reset-password/confirm?token=", None),
+    ],
+)
+def test_a_reset_request_without_a_mail_server_logs_the_link_only_in_development(
+    app_factory, auth, caplog, app_env, logged, not_logged
+):
     auth.create_user()
+    client = app_factory(APP_ENV=app_env).test_client()
     with caplog.at_level("DEBUG"):
-        assert (
-            client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"}).status_code
-            == 201
-        )
-        wait_for_log(caplog, "mail not sent")
-    assert "token=" not in caplog.text and "reset-password/confirm" not in caplog.text
-
-
-@pytest.mark.settings(APP_ENV="development")
-def test_a_reset_request_in_development_without_a_mail_server_logs_the_link(auth, client, caplog):
-    auth.create_user()
-    with caplog.at_level("INFO"):
-        assert (
-            client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"}).status_code
-            == 201
-        )
-        wait_for_log(caplog, "/app/reset-password/confirm?token=")
+        response = client.post("/auth/user/emailpass/reset-password", json={"identifier": "admin@example.com"})
+        assert response.status_code == 201
+        wait_for_log(caplog, logged)
+    if not_logged:
+        assert not_logged not in caplog.text and "token=" not in caplog.text
 
 
 def wait_for_log(caplog, text: str, timeout: float = 5.0) -> None:

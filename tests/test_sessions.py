@@ -202,3 +202,15 @@ def test_flask_session_cookie_for_csrf_has_the_same_attributes(client: FlaskClie
     response = client.get("/app/login")
     header = set_cookie_header(response, "__Host-medusa_csrf")
     assert "HttpOnly" in header and "Secure" in header and "SameSite=Lax" in header and "Path=/" in header
+
+
+@pytest.mark.settings(SESSION_IDLE_SECONDS=600)
+def test_abandoned_sessions_are_swept_at_the_next_sign_in(app, auth, monkeypatch):
+    token = auth.token()
+    now = clock.now()
+    start_session(app.test_client(), token)
+    start_session(app.test_client(), token)
+    monkeypatch.setattr(clock, "now", lambda: now + 601)
+    start_session(app.test_client(), auth.login())
+    with app.app_context():
+        assert len(db.session.execute(db.select(Session)).all()) == 1

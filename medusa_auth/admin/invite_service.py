@@ -6,9 +6,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import render_template
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
@@ -121,8 +119,8 @@ def status(invite: Invite) -> str:
 
 
 def invite_link(token: str) -> str:
-    """The page an invitee opens; built from MEDUSA_BACKEND_URL, never from the Host header."""
-    return f"{auth_state().backend_url}{INVITE_PAGE}?{urlencode({'token': token})}"
+    """The page an invitee opens."""
+    return mail.link(INVITE_PAGE, token)
 
 
 def pending_invite(token: str) -> Invite:
@@ -218,11 +216,8 @@ def _new_token(invite: Invite) -> str:
 def _send(invite: Invite, token: str) -> Delivery:
     link = invite_link(token)
     expires = as_utc(invite.expires_at).strftime("%Y-%m-%d %H:%M")
-    message = mail.Mail(
-        to=invite.email,
-        subject="You are invited",
-        text=render_template("mail/invite.txt", email=invite.email, link=link, expires=expires),
-        html=render_template("mail/invite.html", email=invite.email, link=link, expires=expires),
+    message = mail.from_templates(
+        invite.email, "You are invited", "invite", email=invite.email, link=link, expires=expires
     )
     try:
         mail.send(message)

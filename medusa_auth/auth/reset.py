@@ -5,9 +5,7 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
-from flask import render_template
 from sqlalchemy.exc import IntegrityError
 
 from .. import mail, sessions
@@ -55,19 +53,8 @@ def request_reset(identifier: str) -> None:
 
 
 def reset_mail(email: str, token: str) -> mail.Mail:
-    link = reset_link(token)
-    minutes = RESET_LIFETIME_SECONDS // 60
-    return mail.Mail(
-        to=email,
-        subject="Reset your password",
-        text=render_template("mail/reset.txt", link=link, minutes=minutes),
-        html=render_template("mail/reset.html", link=link, minutes=minutes),
-    )
-
-
-def reset_link(token: str) -> str:
-    """Built from MEDUSA_BACKEND_URL, never from the request's Host header."""
-    return f"{auth_state().backend_url}{RESET_PAGE}?{urlencode({'token': token})}"
+    link = mail.link(RESET_PAGE, token)
+    return mail.from_templates(email, "Reset your password", "reset", link=link, minutes=RESET_LIFETIME_SECONDS // 60)
 
 
 def verify_reset_token(token: str) -> Claims:
