@@ -49,7 +49,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     init_sessions(app)
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # the web blueprint checks (see web/views.py)
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
     csrf.init_app(app)
     init_cors(app)
     for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, web.bp):

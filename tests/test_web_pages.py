@@ -227,3 +227,31 @@ def test_a_broken_invite_link_shows_a_friendly_page(client, query):
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "This invite link does not work" in html and "ask for a new invite" in html
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["ours", "flask-wtf-referer-check"])
+def test_over_https_a_form_without_a_referer_works(app_factory, auth, strict):
+    """Our pages send no Referer (no-referrer policy), so the sign-in form must not depend on one."""
+    auth.create_user()
+    client = app_factory(**({"WTF_CSRF_SSL_STRICT": True} if strict else {})).test_client()
+    https = "https://localhost"
+    token = _CSRF.search(client.get("/app/login", base_url=https).get_data(as_text=True)).group(1)
+    data = {"email": "admin@example.com", "password": PASSWORD, "csrf_token": token}
+    response = client.post("/app/login", data=data, base_url=https)
+    # Flask-WTF's own HTTPS check would refuse every form our pages send: why it is off.
+    assert response.status_code == (400 if strict else 302)
+
+
+def test_a_form_post_marked_cross_site_is_refused_even_with_a_valid_token(auth, client):
+    auth.create_user()
+    data = {"email": "admin@example.com", "password": PASSWORD, "csrf_token": csrf_token(client, "/app/login")}
+    for site in ("cross-site", "same-site"):
+        response = client.post("/app/login", data=data, headers={"Sec-Fetch-Site": site})
+        assert response.status_code == 400, site
+        assert client.get("/app/").status_code == 302
+
+
+def test_the_reload_link_of_an_expired_form_keeps_the_query(client):
+    client.get("/app/invite?token=abc")
+    html = client.post("/app/invite?token=abc", data={}).get_data(as_text=True)
+    assert 'href="/app/invite?token=abc"' in html

@@ -28,9 +28,16 @@ _PAGE_HEADERS = {
 
 @bp.before_request
 def check_csrf() -> None:
-    """Every state-changing request to a page needs the form's CSRF token (fails closed)."""
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        csrf.protect()
+    """Every state-changing request to a page needs the form's CSRF token (fails closed).
+
+    Flask-WTF's HTTPS Referer check is off (WTF_CSRF_SSL_STRICT): our pages send no Referer
+    (Referrer-Policy: no-referrer keeps tokens in URLs private), so Fetch Metadata stands in for it.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+        raise CSRFError("The form was sent from another site.")
+    csrf.protect()
 
 
 @bp.after_request
@@ -45,7 +52,7 @@ def csrf_failed(error: CSRFError) -> tuple[str, int]:
     return _message(
         "Please try again",
         "The form had expired or did not come from this site, so nothing was changed. Reload the page and try again.",
-        link=(request.path, "Reload the page"),
+        link=(request.full_path.rstrip("?"), "Reload the page"),
         status=400,
     )
 
