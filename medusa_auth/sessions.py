@@ -17,6 +17,7 @@ from flask import session as flask_session
 from itsdangerous import BadSignature, Signer
 
 from .clock import now_datetime as utcnow
+from .events import security_event
 from .extensions import db
 from .models import Session, User, as_utc, digest
 
@@ -76,6 +77,7 @@ def start(user_id: str, auth_identity_id: str) -> Session:
     )
     db.session.add(row)
     db.session.commit()
+    security_event("session_started", user_id=user_id)
     request.environ[_ENVIRON_KEY] = row
     value = _signer().sign(raw_id).decode()
 
@@ -99,7 +101,8 @@ def current() -> Session | None:
 
 def end() -> None:
     """Sign the browser out: the row goes (on every instance at once) and the cookie is cleared."""
-    _delete_current_row()
+    if _delete_current_row():
+        security_event("session_ended")
     db.session.commit()
     flask_session.clear()
     request.environ[_ENVIRON_KEY] = None
@@ -178,7 +181,10 @@ def _delete_expired(user_id: str, now: datetime) -> None:
     )
 
 
-def _delete_current_row() -> None:
+def _delete_current_row() -> bool:
+    """Delete the row the request's cookie names; whether there was one."""
     raw_id = _raw_id(request.cookies.get(cookie_name()))
-    if raw_id is not None:
-        db.session.execute(db.delete(Session).where(Session.id_hash == digest(raw_id)))
+    if raw_id is None:
+        return False
+    result = db.session.execute(db.delete(Session).where(Session.id_hash == digest(raw_id)))
+    return bool(getattr(result, "rowcount", 0))
