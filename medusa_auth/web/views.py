@@ -156,9 +156,9 @@ def invite() -> Any:
         except ApiError as refused:
             error = refused.message
         else:
-            identity_id = auth_service.find_provider_identity(user.email)
-            assert identity_id is not None
-            sessions.start(user.id, identity_id.auth_identity_id)
+            provider = auth_service.find_provider_identity(user.email)
+            assert provider is not None  # created with the user, in the same transaction
+            sessions.start(user.id, provider.auth_identity_id)
             flash("Welcome! Your account is ready and you are signed in.")
             return redirect(url_for("web.account"))
     return _new_password_page(
