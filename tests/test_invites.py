@@ -288,3 +288,21 @@ def test_cli_create_can_mail_the_link(runner, mailbox):
     result = runner.invoke(args=["invites", "create", "--email", INVITEE, "--send-email"])
     assert result.exit_code == 0, result.output
     assert link_in(mailbox.wait_for(1)[0]) == result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("kind", ["garbage", "access", "invite", "reset"])
+def test_accept_takes_only_a_registration_token_as_bearer(app, client, admin, kind):
+    token = invite_token(client, admin)
+    with app.app_context():
+        bearers = {
+            "garbage": "a.b.c",
+            "access": admin["Authorization"].removeprefix("Bearer "),
+            "invite": token,
+            "reset": auth_state().tokens.sign(
+                TokenKind.RESET, {"entity_id": INVITEE, "actor_type": "user", "purpose": "reset"}, 900
+            ),
+        }
+    before = counts(app)
+    response = accept(client, token, {"Authorization": f"Bearer {bearers[kind]}"})
+    assert response.status_code == 401 and response.get_json()["type"] == "unauthorized"
+    assert counts(app) == before
