@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint node-deps bench bench-tools bench-verifier bench-throttle clean
+.PHONY: run test test-postgres lint node-deps browser-deps bench bench-tools bench-verifier bench-throttle clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,14 @@ node-deps: tests/interop/node_modules/.package-lock.json
 tests/interop/node_modules/.package-lock.json: tests/interop/package.json tests/interop/package-lock.json
 	npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
 
-test: $(VENV)/.dev node-deps
+# Debian's chromium for the browser tests (Playwright drives it; no browser is ever downloaded).
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: $(VENV)/.dev node-deps browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.dev node-deps
+test-postgres: $(VENV)/.dev node-deps browser-deps
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 # JWTVerifier's cost: the example service's protected route against the same route unprotected (wrk).

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from flask import Flask, Response, request
 
-from . import admin, auth, health, openapi, well_known
+from . import admin, auth, health, openapi, web, well_known
 from .cli import register_commands
 from .config import (
     ConfigError,
@@ -23,8 +23,9 @@ from .config import (
     jwt_environment,
 )
 from .cookie_sessions import CachedSerializerSessionInterface
+from .cors import init_cors
 from .errors import register_error_handlers
-from .extensions import db, migrate
+from .extensions import csrf, db, migrate
 from .guard import init_guard
 from .http_hardening import init_http_hardening
 from .keys.keyset import KeySet, KeySource
@@ -32,6 +33,7 @@ from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
 from .rate_limits import init_limiter
+from .sessions import init_sessions
 from .state import AuthState
 from .tokens import Tokens
 
@@ -52,8 +54,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(app.config["LOG_LEVEL"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
+    init_sessions(app)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # the web blueprint checks (see web/views.py)
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
+    csrf.init_app(app)
+    init_cors(app)
     app.extensions["medusa_auth"] = _build_state(app)
-    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, openapi.bp):
+    for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
     init_limiter(app)

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from .admin import invite_service
 from .auth import service as auth_service
 from .errors import ApiError
 from .events import security_event
@@ -35,6 +36,7 @@ from .models import isoformat
 keys_cli = AppGroup("keys", help="Signing keys.")
 jwks_cli = AppGroup("jwks", help="JSON Web Key Sets.")
 users_cli = AppGroup("users", help="Users.")
+invites_cli = AppGroup("invites", help="Invites.")
 
 
 @keys_cli.command("generate")
@@ -166,6 +168,31 @@ def create_user(email: str, password: str, first_name: str | None, last_name: st
     click.echo(f"created {user.id} <{user.email}>")
 
 
+@invites_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--send-email/--no-send-email", default=False, help="Also mail the link (MAIL_* settings).")
+def create_invite(email: str, send_email: bool) -> None:
+    """Invite an email and print the accept link (to share by hand, or mailed with --send-email)."""
+    try:
+        issued = invite_service.create_invite(email, None, None, send_email=send_email)
+    except ApiError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(
+        f"created {issued.invite.id} <{issued.invite.email}>, expires {isoformat(issued.invite.expires_at)}", err=True
+    )
+    if issued.delivery is not None and not issued.delivery.sent:
+        click.echo(f"warning: {issued.delivery.detail}", err=True)
+    click.echo(invite_service.invite_link(issued.token))
+
+
+@invites_cli.command("list")
+def list_invites() -> None:
+    """Every invite: id, email, status, expiry (never a token)."""
+    invites, _ = invite_service.list_invites(0, 10**9, None)
+    for invite in invites:
+        click.echo(f"{invite.id}\t{invite.email}\t{invite_service.status(invite)}\t{isoformat(invite.expires_at)}")
+
+
 def register_commands(app: Flask) -> None:
-    for group in (keys_cli, jwks_cli, users_cli):
+    for group in (keys_cli, jwks_cli, users_cli, invites_cli):
         app.cli.add_command(group)

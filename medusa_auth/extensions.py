@@ -2,6 +2,7 @@
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -21,3 +22,6 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# Checked by the web blueprint only (WTF_CSRF_CHECK_DEFAULT is off): the JSON API takes bearer
+# tokens, and cookie-carrying JSON requests are held to our origins by the guard.
+csrf = CSRFProtect()

@@ -7,22 +7,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from typing import Any
 
 from flask import Flask, g, request
 
-from .errors import signing_unavailable, unauthorized
+from . import sessions
+from .cors import trusted_origins
+from .errors import ApiError, signing_unavailable, unauthorized
 from .events import security_event
 from .state import auth_state
 from .tokens import Claims, InvalidToken, TokenKind, Tokens
 
 # (path prefix, token kinds accepted there); the first matching prefix wins.
 PROTECTED_PATHS: tuple[tuple[str, frozenset[TokenKind]], ...] = (
+    # Medusa's two-step invite flow: the invitee has only a registration token (never a cookie) here.
+    ("/admin/invites/accept", frozenset({TokenKind.REGISTRATION})),
     ("/admin", frozenset({TokenKind.ACCESS})),
+    ("/auth/user/emailpass/update", frozenset({TokenKind.RESET})),
     ("/auth/token/refresh", frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})),
 )
 
 # Sign-in and every route that issues a token; a verifier-only instance has no key to sign with.
 SIGN_IN_PREFIX = "/auth"
+# Where a browser's session cookie stands in for an access token (the rule above must want ACCESS).
+COOKIE_PATHS = ("/admin",)
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _BEARER = re.compile(r"Bearer +([^\s]+) *", re.IGNORECASE)
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -50,9 +59,15 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def guard_request() -> None:
+    if _is_automatic_preflight():
+        return
     rule = request.url_rule.rule if request.url_rule is not None else None
     kinds = required_kinds(request.path, rule)
     if kinds is None:
+        return
+    header = request.headers.get("Authorization")
+    if header is None and TokenKind.ACCESS in kinds and _under(request.path, COOKIE_PATHS):
+        g.auth_context = _cookie_session_context()
         return
     g.auth_context = verify_bearer(auth_state().tokens, kinds)
 
@@ -76,6 +91,39 @@ def refuse_sign_in_when_verifier_only() -> None:
     """A verifier-only instance answers /auth with 501 before any password or database work."""
     if path_under(SIGN_IN_PREFIX, request.path) and auth_state().tokens.keys.signer is None:
         raise signing_unavailable()
+
+
+def _cookie_session_context() -> dict[str, Any]:
+    """The session cookie's claims; a state-changing request must come from one of our origins.
+
+    SameSite=Lax already keeps the cookie off cross-site POSTs; the Origin check also refuses
+    same-site neighbours (another subdomain) and browsers without SameSite.
+    """
+    row = sessions.current()
+    if row is None:
+        raise unauthorized()
+    if request.method not in _SAFE_METHODS and not _from_trusted_origin():
+        security_event("cross_site_refused", path=request.path, origin=request.headers.get("Origin"))
+        raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
+    return sessions.auth_context(row)
+
+
+def _from_trusted_origin() -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        # Browsers send Origin on every cross-origin POST/PUT/DELETE; without one, trust Fetch Metadata.
+        return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+    return origin in trusted_origins(request.path)
+
+
+def _is_automatic_preflight() -> bool:
+    """Flask's own OPTIONS answer (no view runs), which a CORS preflight needs without credentials."""
+    return request.method == "OPTIONS" and bool(getattr(request.url_rule, "provide_automatic_options", False))
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    path = _REPEATED_SLASHES.sub("/", path)
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def init_guard(app: Flask) -> None:

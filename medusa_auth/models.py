@@ -7,6 +7,7 @@ until then its tokens are registration tokens (``actor_id: ""``).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{ULID()}"
 
 
+def digest(secret: str) -> str:
+    """What the database keeps of a secret identifier (session id, token jti): its SHA-256, in hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -29,9 +35,12 @@ def utcnow() -> datetime:
 def isoformat(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat().replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """An aware UTC datetime (SQLite hands back naive ones, stored as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def normalize_email(email: str) -> str:
@@ -95,6 +104,59 @@ class ProviderIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
     # An argon2id PHC string that records its own parameters; never serialised anywhere.
     password_hash: Mapped[str | None] = mapped_column(String(512))
     auth_identity: Mapped[AuthIdentity] = relationship(back_populates="provider_identities")
+
+
+class Session(db.Model):  # type: ignore[name-defined]
+    """A signed-in browser: the cookie carries a random id, the database only its SHA-256."""
+
+    __tablename__ = "browser_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the absolute lifetime's end
+
+
+class PasswordReset(db.Model):  # type: ignore[name-defined]
+    """The one live reset token of an identity, as a hash of its jti; a new request replaces it."""
+
+    __tablename__ = "password_reset"
+
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), primary_key=True)
+    jti_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Invite(Timestamped, db.Model):  # type: ignore[name-defined]
+    """An invitation by email; the database keeps a hash of its token's jti, never the token."""
+
+    __tablename__ = "invite"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("invite"))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    accepted: Mapped[bool] = mapped_column(default=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    jti_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    created_by: Mapped[str | None] = mapped_column(String(64))  # the inviting user's id; None from the CLI
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "accepted": self.accepted,
+            "accepted_at": isoformat(self.accepted_at),
+            "expires_at": isoformat(self.expires_at),
+            "metadata": self.metadata_,
+            "created_by": self.created_by,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "deleted_at": None,
+        }
 
 
 class SigningKeyRecord(Timestamped, db.Model):  # type: ignore[name-defined]

@@ -18,6 +18,7 @@ import math
 import re
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeGuard
 
@@ -62,6 +63,19 @@ class InvalidToken(Exception):
     """The token is refused; the reason is for the security log, never for the client."""
 
 
+class ExpiredToken(InvalidToken):
+    """A well-formed, correctly signed token past its ``exp`` (pages and errors say so apart)."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A signed token with the jti and expiry its issuer stores (as a hash) to make it single use."""
+
+    token: str
+    jti: str
+    expires_at: int
+
+
 class SigningUnavailable(Exception):
     """This instance holds no private key (a verifier-only instance)."""
 
@@ -92,11 +106,15 @@ class Tokens:
         return self.sign(kind, claims, self.options.expires_in)
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
+        return self.issue(kind, claims, lifetime).token
+
+    def issue(self, kind: TokenKind, claims: Claims, lifetime: int) -> IssuedToken:
+        """``sign``, also returning the jti and expiry (for tokens stored as a hash)."""
         signer = self.keys.signer
         if signer is None:
             raise SigningUnavailable()
-        issued_at = clock.now()
-        payload: Claims = {**claims, "iat": issued_at, "exp": issued_at + lifetime, "jti": str(uuid.uuid4())}
+        issued_at, jti = clock.now(), str(uuid.uuid4())
+        payload: Claims = {**claims, "iat": issued_at, "exp": issued_at + lifetime, "jti": jti}
         if self.options.issuer:
             payload["iss"] = self.options.issuer
         if self.options.audience:
@@ -104,7 +122,8 @@ class Tokens:
             payload["aud"] = audience[0] if len(audience) == 1 else list(audience)
         header = {"alg": signer.algorithm, "typ": _TYP[kind], "kid": signer.kid}
         signing_input = f"{_b64_json(header)}.{_b64_json(payload)}"
-        return f"{signing_input}.{_b64encode(signer.sign(signing_input.encode()))}"
+        token = f"{signing_input}.{_b64encode(signer.sign(signing_input.encode()))}"
+        return IssuedToken(token, jti, issued_at + lifetime)
 
     # -- verifying ---------------------------------------------------------------------------
 
@@ -167,7 +186,7 @@ class Tokens:
         if not _is_number(exp):
             raise InvalidToken("exp missing or not a number")
         if current > exp + leeway:
-            raise InvalidToken("expired")
+            raise ExpiredToken("expired")
         for name in ("nbf", "iat"):
             value = claims.get(name)
             if value is not None and (not _is_number(value) or value > current + leeway):

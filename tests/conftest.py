@@ -25,6 +25,7 @@ from medusa_auth.keys.material import generate_private_key, private_key_pem
 pytest_plugins = [
     "tests.jwks_fixtures",  # the controllable JWKS endpoint, a movable clock, signers
     "tests.throttle_fixtures",
+    "tests.web_fixtures",
 ]
 
 # Far below production's argon2id cost, so the suite stays fast; `real_hasher` tests restore it.

@@ -4,6 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from . import users  # noqa: E402,F401  (registers the routes on bp)
+from . import invites, users  # noqa: E402,F401  (registers the routes on bp)
 
 __all__ = ["bp"]

@@ -1,9 +1,15 @@
 """/auth routes: parse, call one service function, answer."""
 
+from typing import Any
+
 from flask import Blueprint, g
 
-from ..validation import credentials, json_object
-from . import service
+from .. import sessions
+from ..guard import verify_bearer
+from ..state import auth_state
+from ..tokens import TokenKind
+from ..validation import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
+from . import reset, service
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -24,3 +30,36 @@ def register() -> dict[str, str]:
 def refresh() -> dict[str, str]:
     """A new token for the bearer, re-read from the database."""
     return {"token": service.refresh(g.auth_context)}
+
+
+@bp.post("/session")
+def create_session() -> dict[str, Any]:
+    """Medusa's cookie session: an access token in, a session cookie out."""
+    claims = verify_bearer(auth_state().tokens, {TokenKind.ACCESS})
+    service.start_session_for(claims)
+    return {"user": claims}
+
+
+@bp.delete("/session")
+def delete_session() -> dict[str, bool]:
+    """Sign the browser out everywhere (the server-side session row goes)."""
+    sessions.end()
+    return {"success": True}
+
+
+@bp.post("/user/emailpass/reset-password")
+def request_password_reset() -> tuple[str, int]:
+    """Mail a reset link if the identifier is known; 201 either way, so nobody learns who has an account."""
+    identifier = string_field(json_object(), "identifier", max_length=MAX_EMAIL_LENGTH)
+    assert identifier is not None
+    reset.request_reset(identifier)
+    return "", 201
+
+
+@bp.post("/user/emailpass/update")
+def update_password() -> dict[str, bool]:
+    """Set a new password with the reset token (the bearer, checked by the guard); the token works once."""
+    password = string_field(json_object(), "password", max_length=MAX_PASSWORD_LENGTH)
+    assert password is not None
+    reset.update_password(g.auth_context, password)
+    return {"success": True}

@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
+from .. import sessions
 from ..errors import ApiError, invalid_data, unauthorized
 from ..events import security_event
 from ..extensions import db
@@ -33,6 +34,12 @@ def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = Non
 
 def authenticate(email: str, password: str) -> str:
     """A token for the right email and password; one generic 401 for anything else, in equal time."""
+    provider = check_credentials(email, password)
+    return token_for(provider.auth_identity, provider.user_metadata)
+
+
+def check_credentials(email: str, password: str) -> ProviderIdentity:
+    """The emailpass identity for the right email and password; one generic 401 for anything else."""
     throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
     passwords = auth_state().passwords
     provider = find_provider_identity(email)
@@ -49,7 +56,7 @@ def authenticate(email: str, password: str) -> str:
     security_event(
         "login_succeeded", auth_identity_id=identity.id, user_id=identity.user_id, client=throttle.client_address()
     )
-    return token_for(identity, provider.user_metadata)
+    return provider
 
 
 def _login_failed(reason: str, **ids: str) -> NoReturn:
@@ -66,11 +73,16 @@ def register(email: str, password: str) -> str:
     return token_for(identity)
 
 
-def create_identity(email: str, password: str, user_id: str | None = None) -> AuthIdentity:
-    if not is_email(email):
-        raise invalid_data("email must be a valid email address")
+def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise invalid_data(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def new_identity(email: str, password: str, user_id: str | None = None) -> AuthIdentity:
+    """An emailpass identity added to the session, not yet committed (the caller's transaction)."""
+    if not is_email(email):
+        raise invalid_data("email must be a valid email address")
+    check_new_password(password)
     if find_provider_identity(email) is not None:
         raise unauthorized(IDENTITY_EXISTS)
     identity = AuthIdentity(app_metadata={"user_id": user_id} if user_id else {})
@@ -82,6 +94,11 @@ def create_identity(email: str, password: str, user_id: str | None = None) -> Au
         )
     )
     db.session.add(identity)
+    return identity
+
+
+def create_identity(email: str, password: str, user_id: str | None = None) -> AuthIdentity:
+    identity = new_identity(email, password, user_id)
     try:
         db.session.commit()
     except IntegrityError:  # the same email registered concurrently
@@ -113,3 +130,10 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
         raise
     security_event("user_created", user_id=user.id)
     return user
+
+
+def start_session_for(claims: dict[str, Any]) -> None:
+    """A browser session for the user an access token names, if that user still exists."""
+    if db.session.get(User, claims["actor_id"]) is None:
+        raise unauthorized()
+    sessions.start(claims["actor_id"], claims["auth_identity_id"])

@@ -1,7 +1,7 @@
 """rate-limit counters shared by every worker and instance (login throttling without Redis)
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-28 19:55:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0001'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

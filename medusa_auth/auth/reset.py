@@ -1,0 +1,110 @@
+"""Password reset: a 15-minute, single-use token mailed as a link; using it ends every session."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from .. import mail, sessions
+from ..clock import now_datetime
+from ..errors import unauthorized
+from ..events import security_event
+from ..extensions import db
+from ..models import PasswordReset, ProviderIdentity, digest
+from ..state import auth_state
+from ..tokens import Claims, InvalidToken, TokenKind
+from .service import check_new_password, find_provider_identity
+
+RESET_LIFETIME_SECONDS = 15 * 60
+RESET_PAGE = "/app/reset-password/confirm"
+LINK_NOT_VALID = "This reset link has expired, was already used, or was replaced by a newer one"
+
+
+def request_reset(identifier: str) -> None:
+    """Mail a reset link if the identity exists; the caller answers the same either way."""
+    provider = find_provider_identity(identifier)
+    if provider is None:
+        security_event("reset_requested", known=False)
+        return
+    issued = auth_state().tokens.issue(
+        TokenKind.RESET,
+        {"entity_id": provider.entity_id, "actor_type": "user", "purpose": "reset"},
+        RESET_LIFETIME_SECONDS,
+    )
+    # The newest request wins: its jti replaces whatever reset was pending for this identity.
+    db.session.execute(db.delete(PasswordReset).where(PasswordReset.auth_identity_id == provider.auth_identity_id))
+    db.session.add(
+        PasswordReset(
+            auth_identity_id=provider.auth_identity_id,
+            jti_hash=digest(issued.jti),
+            expires_at=datetime.fromtimestamp(issued.expires_at, UTC),
+        )
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent request for the same identity got there first; its link stands
+        db.session.rollback()
+        return
+    security_event("reset_requested", known=True, auth_identity_id=provider.auth_identity_id)
+    mail.send_in_background(reset_mail(provider.entity_id, issued.token))
+
+
+def reset_mail(email: str, token: str) -> mail.Mail:
+    link = mail.link(RESET_PAGE, token)
+    return mail.from_templates(email, "Reset your password", "reset", link=link, minutes=RESET_LIFETIME_SECONDS // 60)
+
+
+def verify_reset_token(token: str) -> Claims:
+    """The claims of a reset token that is still pending (not used, not replaced); 401 otherwise."""
+    try:
+        claims = auth_state().tokens.verify(token, {TokenKind.RESET})
+    except InvalidToken:
+        raise unauthorized(LINK_NOT_VALID) from None
+    if _pending_reset(claims) is None:
+        raise unauthorized(LINK_NOT_VALID)
+    return claims
+
+
+def update_password(claims: Claims, password: str) -> None:
+    """Use the reset token once: set the password and end all of the user's sessions."""
+    check_new_password(password)
+    provider = _provider_for(claims)
+    consumed = db.session.execute(
+        db.delete(PasswordReset).where(
+            PasswordReset.auth_identity_id == provider.auth_identity_id,
+            PasswordReset.jti_hash == _jti_hash(claims),
+            PasswordReset.expires_at > now_datetime(),
+        )
+    )
+    if getattr(consumed, "rowcount", 0) != 1:  # used, replaced or expired: the DELETE is the atomic check
+        db.session.rollback()
+        raise unauthorized(LINK_NOT_VALID)
+    provider.password_hash = auth_state().passwords.hash(password)
+    user_id = provider.auth_identity.user_id
+    ended = sessions.end_all_for_user(user_id) if user_id else 0
+    db.session.commit()
+    security_event("password_reset", auth_identity_id=provider.auth_identity_id, sessions_ended=ended)
+
+
+def _pending_reset(claims: Claims) -> PasswordReset | None:
+    provider = find_provider_identity(str(claims.get("entity_id", "")))
+    if provider is None:
+        return None
+    pending = db.session.get(PasswordReset, provider.auth_identity_id)
+    if pending is None or not hmac.compare_digest(pending.jti_hash, _jti_hash(claims)):
+        return None
+    return pending
+
+
+def _provider_for(claims: Claims) -> ProviderIdentity:
+    provider = find_provider_identity(str(claims.get("entity_id", "")))
+    if provider is None:
+        raise unauthorized(LINK_NOT_VALID)
+    return provider
+
+
+def _jti_hash(claims: dict[str, Any]) -> str:
+    return digest(str(claims.get("jti", "")))

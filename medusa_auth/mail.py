@@ -1,0 +1,130 @@
+"""Outgoing mail over SMTP (the ``MAIL_*`` settings), or to the log in development.
+
+Messages carry a text and an HTML part. Without ``MAIL_SERVER``, development writes the message,
+link included, to the log so a developer can click it; every other environment logs only that a
+message could not be sent, never the link (it carries a token).
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import current_app, render_template
+
+from .state import auth_state
+
+log = logging.getLogger(__name__)
+SMTP_TIMEOUT_SECONDS = 10
+_TRUE = ("1", "true", "yes", "on")
+
+
+class MailNotSent(Exception):
+    """The message did not leave: no server configured, or the server refused or was unreachable."""
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One message to one person."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The MAIL_* settings, read from the app's config once per message."""
+
+    server: str | None
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool
+    sender: str
+    development: bool
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
+        use_tls = str(config.get("MAIL_USE_TLS", "")).strip().lower() in _TRUE
+        return cls(
+            server=config.get("MAIL_SERVER") or None,
+            port=int(config.get("MAIL_PORT") or (587 if use_tls else 25)),
+            username=config.get("MAIL_USERNAME") or None,
+            password=config.get("MAIL_PASSWORD") or None,
+            use_tls=use_tls,
+            sender=config.get("MAIL_FROM") or "medusa-auth@localhost",
+            development=config.get("APP_ENV") == "development",
+        )
+
+
+def from_templates(to: str, subject: str, template: str, **context: Any) -> Mail:
+    """A message whose parts are ``templates/mail/<template>.txt`` and ``.html``."""
+    return Mail(
+        to=to,
+        subject=subject,
+        text=render_template(f"mail/{template}.txt", **context),
+        html=render_template(f"mail/{template}.html", **context),
+    )
+
+
+def link(path: str, token: str) -> str:
+    """A link to one of our pages carrying ``token``: built from MEDUSA_BACKEND_URL, never the Host header."""
+    return f"{auth_state().backend_url}{path}?{urlencode({'token': token})}"
+
+
+def send(mail: Mail) -> None:
+    """Send now; ``MailNotSent`` says why it did not go (the caller decides what the user hears)."""
+    deliver(SmtpSettings.from_config(current_app.config), mail)
+
+
+def send_in_background(mail: Mail) -> None:
+    """Send without making the request wait, so the answer's timing does not reveal that mail went out."""
+    settings = SmtpSettings.from_config(current_app.config)
+    threading.Thread(target=_deliver_logged, args=(settings, mail), name="mail", daemon=True).start()
+
+
+def deliver(settings: SmtpSettings, mail: Mail) -> None:
+    """Hand ``mail`` to the SMTP server in ``settings`` (or, in development without one, to the log)."""
+    if settings.server is None:
+        if settings.development:
+            log.warning("MAIL_SERVER is not set; development mail to %s:\n%s\n%s", mail.to, mail.subject, mail.text)
+            return
+        raise MailNotSent("MAIL_SERVER is not set")
+    message = _compose(settings.sender, mail)
+    try:
+        with smtplib.SMTP(settings.server, settings.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
+            if settings.use_tls:
+                smtp.starttls(context=ssl.create_default_context())
+            if settings.username and settings.password:
+                smtp.login(settings.username, settings.password)
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        # The reason only: the message body holds a link with a token.
+        raise MailNotSent(f"the mail server did not take the message ({type(error).__name__})") from None
+    log.info("mail sent: subject=%r", mail.subject)
+
+
+def _deliver_logged(settings: SmtpSettings, mail: Mail) -> None:
+    try:
+        deliver(settings, mail)
+    except MailNotSent as error:
+        log.error("mail not sent: subject=%r: %s", mail.subject, error)
+
+
+def _compose(sender: str, mail: Mail) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    return message

@@ -1,0 +1,190 @@
+"""The pages: sign in, account, sign out, password reset, invite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+
+from .. import sessions
+from ..admin import invite_service
+from ..auth import reset
+from ..auth import service as auth_service
+from ..errors import ApiError
+from ..extensions import csrf
+from . import bp
+from .forms import EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
+from .navigation import HOME, safe_next
+
+# Pages whose URL carries a token: no Referer may leak it, no other site may frame them.
+_PAGE_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@bp.before_request
+def check_csrf() -> None:
+    """Every state-changing request to a page needs the form's CSRF token (fails closed).
+
+    Flask-WTF's HTTPS Referer check is off (WTF_CSRF_SSL_STRICT): our pages send no Referer
+    (Referrer-Policy: no-referrer keeps tokens in URLs private), so Fetch Metadata stands in for it.
+    """
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin":
+        raise CSRFError("The form was sent from another site.")
+    csrf.protect()
+
+
+@bp.after_request
+def page_headers(response: Response) -> Response:
+    response.headers.update(_PAGE_HEADERS)
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(error: CSRFError) -> tuple[str, int]:
+    """A missing or stale CSRF token: a page that says what to do, not a JSON body."""
+    return _message(
+        "Please try again",
+        "The form had expired or did not come from this site, so nothing was changed. Reload the page and try again.",
+        link=(request.full_path.rstrip("?"), "Reload the page"),
+        status=400,
+    )
+
+
+@bp.get("/")
+def account() -> Any:
+    """Who you are, and a button to sign out."""
+    user = sessions.signed_in_user()
+    if user is None:
+        return redirect(url_for("web.login", next=HOME))
+    return render_template("web/account.html", user=user, form=SignOutForm())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Email and password in, a session cookie out; ``next`` only to local paths."""
+    next_path = safe_next(request.args.get("next"))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            provider = auth_service.check_credentials(form.email.data or "", form.password.data or "")
+        except ApiError as refused:
+            error = refused.message
+        else:
+            user_id = provider.auth_identity.user_id
+            if user_id is None:
+                error = "This account has no user yet: open your invite link to finish setting it up."
+            else:
+                sessions.start(user_id, provider.auth_identity_id)
+                return redirect(next_path)
+    status = 401 if error else 400 if form.errors else 200
+    return render_template("web/login.html", form=form, error=error, next=next_path), status
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """End the session everywhere and go back to the sign-in page."""
+    sessions.end()
+    flash("You are signed out.")
+    return redirect(url_for("web.login"))
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+def reset_request() -> Any:
+    """Ask for a reset link; the answer is the same whether or not the email has an account."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        reset.request_reset(form.email.data or "")
+        return _reset_request_page(form, sent=True)
+    return _reset_request_page(form, sent=False)
+
+
+@bp.route("/reset-password/confirm", methods=["GET", "POST"])
+def reset_confirm() -> Any:
+    """Choose a new password with the mailed link (the new password twice)."""
+    token = request.args.get("token", "")
+    try:
+        claims = reset.verify_reset_token(token)
+    except ApiError as refused:
+        return _message(
+            "This link does not work",
+            f"{refused.message}. Ask for a new one.",
+            link=(url_for("web.reset_request"), "Ask for a new reset link"),
+            status=400,
+        )
+    form = NewPasswordForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            reset.update_password(claims, form.password.data or "")
+        except ApiError as refused:
+            error = refused.message
+        else:
+            sessions.end()
+            return _message(
+                "Password changed",
+                "Your password has been changed, and every session signed in with the old one has ended.",
+                link=(url_for("web.login"), "Sign in with your new password"),
+            )
+    return _new_password_page(
+        form, error, heading="Choose a new password", submit="Change the password", action=request.full_path
+    )
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+def invite() -> Any:
+    """Open an invite: choose a name and password, and land signed in."""
+    token = request.args.get("token", "")
+    try:
+        pending = invite_service.pending_invite(token)
+    except ApiError as refused:
+        return _message("This invite link does not work", f"{refused.message}.", status=refused.status, alert=True)
+    form = InviteForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            user = invite_service.accept_with_password(
+                token, form.password.data or "", form.first_name.data or None, form.last_name.data or None
+            )
+        except ApiError as refused:
+            error = refused.message
+        else:
+            provider = auth_service.find_provider_identity(user.email)
+            assert provider is not None  # created with the user, in the same transaction
+            sessions.start(user.id, provider.auth_identity_id)
+            flash("Welcome! Your account is ready and you are signed in.")
+            return redirect(url_for("web.account"))
+    return _new_password_page(
+        form,
+        error,
+        heading="Accept your invitation",
+        intro=f"You are invited as {pending.email}. Choose your name and a password.",
+        submit="Create my account",
+        action=request.full_path,
+    )
+
+
+def _reset_request_page(form: EmailForm, sent: bool) -> tuple[str, int]:
+    status = 400 if form.errors else 200
+    return render_template(
+        "web/reset_request.html", form=form, sent=sent, minutes=reset.RESET_LIFETIME_SECONDS // 60
+    ), status
+
+
+def _new_password_page(form: Any, error: str | None, **page: Any) -> tuple[str, int]:
+    status = 400 if error or form.errors else 200
+    return render_template("web/new_password.html", form=form, error=error, **page), status
+
+
+def _message(
+    heading: str, message: str, *, link: tuple[str, str] | None = None, status: int = 200, alert: bool = False
+) -> tuple[str, int]:
+    anchor = {"href": link[0], "text": link[1]} if link else None
+    return render_template("web/message.html", heading=heading, message=message, link=anchor, alert=alert), status

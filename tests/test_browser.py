@@ -1,0 +1,194 @@
+"""What a person does, in headless Chromium against a live gunicorn, with mail through aiosmtpd.
+
+Debian's chromium (installed by `make browser-deps`) is driven by Playwright's Python package;
+no browser is ever downloaded. A screenshot of each page goes under the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from medusa_auth.config import get_jwt_config
+from medusa_auth.keys.keyset import KeySet
+from medusa_auth.tokens import TokenKind, Tokens
+from tests.live import LiveServer, live_server
+from tests.web_fixtures import Mailbox, link_in, running_mailbox
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+# The machine's network is closed: without these, Chromium keeps trying (and failing) to phone home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+ADMIN = ("browser-admin@example.com", "correct horse battery staple")
+NEW_PASSWORD = "a brand new passphrase"
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def mailbox_module() -> Iterator[Mailbox]:
+    with running_mailbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, mailbox_module: Mailbox) -> Iterator[LiveServer]:
+    """Production settings (Secure, __Host- cookies), mail to the test's SMTP server."""
+    with live_server(tmp_path_factory.mktemp("browser"), extra_env=mailbox_module.settings(), user=ADMIN) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser profile (no cookies) the size of a phone."""
+    context: BrowserContext = browser.new_context(viewport=PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def mailbox(mailbox_module: Mailbox) -> Mailbox:
+    mailbox_module.messages.clear()
+    return mailbox_module
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_see_the_account_sign_out_and_be_refused(page: Page, server: LiveServer, tmp_path: Path):
+    page.goto(f"{server.base_url}/app/")
+    expect(page).to_have_url(f"{server.base_url}/app/login?next=/app/")
+    shot(page, tmp_path, "1-login")
+    sign_in(page, ADMIN[0], "not the password")
+    expect(page.get_by_role("alert")).to_contain_text("Invalid email or password")
+    shot(page, tmp_path, "2-login-error")
+    sign_in(page, *ADMIN)
+    expect(page).to_have_url(f"{server.base_url}/app/")
+    expect(page.locator("#signed-in-email")).to_have_text(ADMIN[0])
+    cookie = next(c for c in page.context.cookies() if c["name"] == "__Host-medusa_session")
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+    shot(page, tmp_path, "3-account")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server.base_url}/app/login")
+    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    shot(page, tmp_path, "4-signed-out")
+    page.goto(f"{server.base_url}/app/")
+    expect(page).to_have_url(f"{server.base_url}/app/login?next=/app/")
+    assert page.request.get(f"{server.base_url}/admin/users/me").status == 401
+
+
+def test_an_open_redirect_attempt_lands_on_a_local_page(page: Page, server: LiveServer, tmp_path: Path):
+    page.goto(f"{server.base_url}/app/login?next=//evil.example")
+    sign_in(page, *ADMIN)
+    expect(page).to_have_url(f"{server.base_url}/app/")
+    shot(page, tmp_path, "after-hostile-next")
+
+
+def test_reset_the_password_from_the_mailed_link(page: Page, server: LiveServer, mailbox: Mailbox, tmp_path: Path):
+    email = "forgetful@example.com"
+    assert server.post("/auth/user/emailpass/register", json_body={"email": email, "password": ADMIN[1]}).status == 200
+    _make_user(server, email)
+    mailbox.wait_for(1)
+    mailbox.messages.clear()  # the invite's mail; the reset's comes next
+    page.goto(f"{server.base_url}/app/login")
+    page.get_by_role("link", name="Forgot your password?").click()
+    shot(page, tmp_path, "1-reset-request")
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("status")).to_contain_text("If an account uses that address")
+    shot(page, tmp_path, "2-reset-sent")
+    link = link_in(mailbox.wait_for(1)[0])
+    assert link.startswith(f"{server.base_url}/app/reset-password/confirm?token=")
+    page.goto(link)
+    shot(page, tmp_path, "3-reset-confirm")
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("New password, again").fill(NEW_PASSWORD + " typo")
+    page.get_by_role("button", name="Change the password").click()
+    expect(page.locator("#confirm-error")).to_have_text("The two passwords are not the same.")
+    shot(page, tmp_path, "4-reset-mismatch")
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("New password, again").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Change the password").click()
+    expect(page.get_by_role("heading", name="Password changed")).to_be_visible()
+    shot(page, tmp_path, "5-reset-done")
+    page.get_by_role("link", name="Sign in with your new password").click()
+    sign_in(page, email, NEW_PASSWORD)
+    expect(page.locator("#signed-in-email")).to_have_text(email)
+    page.goto(link)  # the link worked once
+    expect(page.get_by_role("heading", name="This link does not work")).to_be_visible()
+    shot(page, tmp_path, "6-reset-link-used")
+
+
+def test_accept_an_invite_from_the_mailed_link(page: Page, server: LiveServer, mailbox: Mailbox, tmp_path: Path):
+    admin = {"Authorization": f"Bearer {server.login(*ADMIN)}"}
+    created = server.post("/admin/invites", json_body={"email": "invitee@example.com"}, headers=admin)
+    assert created.status == 200 and created.json()["email"]["sent"] is True
+    link = link_in(mailbox.wait_for(1)[0])
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Accept your invitation")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("You are invited as invitee@example.com")
+    shot(page, tmp_path, "1-invite")
+    page.get_by_label("First name").fill("Grace")
+    page.get_by_label("Last name").fill("Hopper")
+    page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Password, again").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Create my account").click()
+    expect(page).to_have_url(f"{server.base_url}/app/")
+    expect(page.get_by_role("status")).to_contain_text("Welcome")
+    expect(page.locator("#signed-in-email")).to_have_text("invitee@example.com")
+    expect(page.locator("main")).to_contain_text("Grace Hopper")
+    shot(page, tmp_path, "2-invite-signed-in")
+    page.goto(link)
+    expect(page.get_by_role("alert")).to_contain_text("already accepted")
+    shot(page, tmp_path, "3-invite-used")
+
+
+def test_an_expired_invite_link_explains_what_happened(page: Page, server: LiveServer, tmp_path: Path):
+    config = get_jwt_config({"JWT_SECRET_KEY_FILE": str(server.key_file)})
+    tokens = Tokens(KeySet.from_config(config), config.user_module)
+    expired = tokens.sign(TokenKind.INVITE, {"id": "invite_gone", "email": "late@example.com"}, -3600)
+    page.goto(f"{server.base_url}/app/invite?token={expired}")
+    expect(page.get_by_role("heading", name="This invite link does not work")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("The invite has expired: ask for a new invite")
+    shot(page, tmp_path, "invite-expired")
+
+
+def _make_user(server: LiveServer, email: str) -> None:
+    """A user for ``email`` through the real invite flow (the API's two steps)."""
+    admin = {"Authorization": f"Bearer {server.login(*ADMIN)}"}
+    token = server.post("/admin/invites", json_body={"email": email}, headers=admin).json()["invite"]["token"]
+    registration = {"Authorization": f"Bearer {server.login(email, ADMIN[1])}"}
+    accepted = server.post(f"/admin/invites/accept?token={token}", json_body={}, headers=registration)
+    assert accepted.status == 200, accepted.body
