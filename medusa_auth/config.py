@@ -62,6 +62,7 @@ ENVIRONMENT_VARIABLES = (
     "JWT_KEY_ENCRYPTION_KEY",
     "JWT_KEY_ENCRYPTION_KEY_FILE",
     "JWT_KEY_REFRESH_SECONDS",
+    "JWKS_MAX_AGE",
     "JWKS_URL",
     "MEDUSA_BACKEND_URL",
     "INVITE_VALID_DURATION",
@@ -84,6 +85,9 @@ DEFAULTS: dict[str, str] = {
     "INVITE_VALID_DURATION": "86400",
     "LOG_LEVEL": "INFO",
     "JWT_KEY_REFRESH_SECONDS": "30",
+    # How long verifiers may cache the JWKS: the wait between the two steps of a rotation, and how
+    # long a remote verifier may still accept a revoked key.
+    "JWKS_MAX_AGE": "300",
 }
 
 APP_ENVS = ("development", "production", "test")
@@ -125,6 +129,7 @@ class JwtConfig:
     # Set: keys come from the managed ring in the database, private parts sealed under this key.
     key_encryption_key: bytes | None = None
     key_refresh_seconds: int = 30
+    jwks_max_age: int = 300
 
     @property
     def can_sign(self) -> bool:
@@ -175,6 +180,7 @@ def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
         extra_public_keys=_extra_public_keys(env),
         key_encryption_key=key_encryption_key,
         key_refresh_seconds=parse_duration(env["JWT_KEY_REFRESH_SECONDS"], "JWT_KEY_REFRESH_SECONDS"),
+        jwks_max_age=parse_duration(env["JWKS_MAX_AGE"], "JWKS_MAX_AGE"),
     )
 
 

@@ -11,21 +11,21 @@ from .state import auth_state
 
 bp = Blueprint("well_known", __name__, url_prefix="/.well-known")
 
-# Verifiers may cache the set this long; a new key is published as standby before it signs.
-JWKS_MAX_AGE = 300
-_JWKS_CACHE_CONTROL = f"public, max-age={JWKS_MAX_AGE}"
 _CONDITIONAL_HEADERS = frozenset({"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH", "HTTP_RANGE"})
 
 
 @bp.get("/jwks.json")
 def jwks() -> ResponseReturnValue:
     """The public keys, computed once per key set; 304 when the client's ETag still matches."""
-    document = auth_state().keys.jwks
+    state = auth_state()
+    document = state.keys.jwks
     if document is None:
         response = jsonify(error="No public key configured")
         response.status_code = 500
         return response
-    headers = {"ETag": quote_etag(document.etag), "Cache-Control": _JWKS_CACHE_CONTROL}
+    # Verifiers may cache the set this long (JWKS_MAX_AGE); a new key is published as standby first.
+    max_age = state.jwt.jwks_max_age if state.jwt else 0
+    headers = {"ETag": quote_etag(document.etag), "Cache-Control": f"public, max-age={max_age}"}
     response = Response(document.body, headers=headers, mimetype="application/json")
     # The conditional machinery costs a third of this route; only a conditional request needs it.
     if not _CONDITIONAL_HEADERS.isdisjoint(request.environ):
