@@ -33,19 +33,19 @@ def list_invites() -> dict[str, Any]:
     return {"invites": [i.to_dict() for i in invites], "count": count, "offset": offset, "limit": limit}
 
 
-@bp.get("/invites/<invite_id>")
+@bp.get("/invites/<invite_id:invite_id>")
 def get_invite(invite_id: str) -> dict[str, Any]:
     """One invite, without its token."""
     return {"invite": invite_service.get_invite(invite_id).to_dict()}
 
 
-@bp.post("/invites/<invite_id>/resend")
+@bp.post("/invites/<invite_id:invite_id>/resend")
 def resend_invite(invite_id: str) -> dict[str, Any]:
     """A new token and expiry; the invite's older tokens stop working."""
     return invite_service.resend_invite(invite_id).to_dict()
 
 
-@bp.delete("/invites/<invite_id>")
+@bp.delete("/invites/<invite_id:invite_id>")
 def delete_invite(invite_id: str) -> dict[str, Any]:
     """Withdraw an invite; its tokens stop working."""
     invite_service.delete_invite(invite_id)
