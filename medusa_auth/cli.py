@@ -96,7 +96,9 @@ def list_keys() -> None:
 @keys_cli.command("retire")
 @click.argument("kid")
 def retire_key(kid: str) -> None:
-    """Stop a standby key from ever signing; it stays published until its tokens could have expired."""
+    """Stop a standby key from ever signing; it stays published until its tokens could have expired.
+
+    A kid is base64url and may start with "-": pass it after "--" (keys retire -- KID)."""
     _ring()
     _ring_step(lambda: ring.retire(kid))
 
@@ -104,7 +106,9 @@ def retire_key(kid: str) -> None:
 @keys_cli.command("revoke")
 @click.argument("kid")
 def revoke_key(kid: str) -> None:
-    """Withdraw a key at once: it leaves the JWKS and every token it signed is refused."""
+    """Withdraw a key at once: it leaves the JWKS and every token it signed is refused.
+
+    A kid is base64url and may start with "-": pass it after "--" (keys revoke -- KID)."""
     _ring()
     _ring_step(lambda: ring.revoke(kid))
 

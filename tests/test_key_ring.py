@@ -157,7 +157,7 @@ def test_revoking_a_key_withdraws_it_at_once(seeded, server):
     [old] = states(seeded)
     old_token = token_from(server)
     run(seeded, "keys", "rotate", "--now")
-    assert "revoked" in run(seeded, "keys", "revoke", old)
+    assert "revoked" in run(seeded, "keys", "revoke", "--", old)
     server.extensions["medusa_auth"].keys.refresh()
     assert old not in kids_in_jwks(server)
     assert not verifies(server, old_token)
@@ -167,7 +167,7 @@ def test_revoking_a_key_withdraws_it_at_once(seeded, server):
 def test_the_active_key_cannot_be_retired_or_revoked(seeded):
     [kid] = states(seeded)
     for command in ("retire", "revoke"):
-        result = invoke(seeded, "keys", command, kid)
+        result = invoke(seeded, "keys", command, "--", kid)
         assert result.exit_code != 0
         assert "rotate" in result.output
 
@@ -175,10 +175,16 @@ def test_the_active_key_cannot_be_retired_or_revoked(seeded):
 def test_a_standby_key_can_be_retired_so_it_never_signs(seeded, server):
     run(seeded, "keys", "rotate")
     [standby] = [kid for kid, state in states(seeded).items() if state == STANDBY]
-    run(seeded, "keys", "retire", standby)
+    run(seeded, "keys", "retire", "--", standby)
     assert states(seeded)[standby] == RETIRED
     with seeded.app_context(), pytest.raises(RingError):
         ring.retire(standby)
+
+
+def test_a_kid_that_starts_with_a_dash_is_passed_after_double_dash(seeded):
+    """Thumbprints are base64url, so about one kid in 64 starts with "-", which click reads as an option."""
+    result = invoke(seeded, "keys", "revoke", "--", "-Bdash-kid")
+    assert "no key with kid -Bdash-kid" in result.output
 
 
 def test_an_unknown_kid_is_refused_by_state_changes(seeded):

@@ -105,7 +105,7 @@ def test_rotation_and_revocation_across_instances(instances):
     for server in instances:  # the retired key still verifies what it signed
         assert server.get("/admin/users/me", headers=_bearer(old_token)).status == 200
 
-    run_command([FLASK, "--app", "wsgi", "keys", "revoke", old_kid], first.env)
+    run_command([FLASK, "--app", "wsgi", "keys", "revoke", "--", old_kid], first.env)
     revoked_at = time.monotonic()
     refused_after: dict[str, float] = {}  # instance -> seconds until it refused the revoked key's token
     names = dict(zip(("first", "second", "verifier"), instances, strict=True))
