@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
@@ -27,7 +27,7 @@ from .. import clock
 from ..config import ConfigError
 from ..events import security_event
 from ..extensions import db
-from ..models import SigningKeyRecord
+from ..models import SigningKeyRecord, as_utc
 from .keyset import JwksDocument, KeySet, SigningKey, VerificationKey, algorithm_model, jwks_document
 from .material import (
     KeyMaterialError,
@@ -74,22 +74,15 @@ class KeySealer:
         return key  # type: ignore[return-value]
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-def _now() -> datetime:
-    return datetime.fromtimestamp(clock.now(), UTC)
-
-
 def is_published(record: SigningKeyRecord, retired_key_lifetime: int) -> bool:
     """Standby and active keys are; a retired one until every token it signed has expired."""
     if record.state in (STANDBY, ACTIVE):
         return True
-    retired_at = _utc(record.retired_at)
-    if record.state != RETIRED or retired_at is None:
+    if record.state != RETIRED or record.retired_at is None:
         return False
-    return _now() < retired_at + timedelta(seconds=retired_key_lifetime + clock.LEEWAY_SECONDS)
+    return clock.now_datetime() < as_utc(record.retired_at) + timedelta(
+        seconds=retired_key_lifetime + clock.LEEWAY_SECONDS
+    )
 
 
 def build_keyset(records: Iterable[SigningKeyRecord], sealer: KeySealer, config: JwtConfig) -> KeySet:
@@ -99,7 +92,9 @@ def build_keyset(records: Iterable[SigningKeyRecord], sealer: KeySealer, config:
         VerificationKey(r.kid, r.algorithm, JWKRegistry.import_key(r.public_jwk), algorithm_model(r.algorithm))
         for r in published
     ]
-    active = sorted((r for r in published if r.state == ACTIVE), key=lambda r: _utc(r.activated_at) or _now())
+    active = sorted(
+        (r for r in published if r.state == ACTIVE), key=lambda r: as_utc(r.activated_at or clock.now_datetime())
+    )
     signer = None
     if active:
         record = active[-1]
@@ -193,7 +188,8 @@ def all_records() -> list[SigningKeyRecord]:
 
 
 def _by_state(state: str) -> list[SigningKeyRecord]:
-    return [r for r in all_records() if r.state == state]
+    query = db.select(SigningKeyRecord).filter_by(state=state).order_by(SigningKeyRecord.created_at)
+    return list(db.session.execute(query).scalars())
 
 
 def _get(kid: str) -> SigningKeyRecord:
@@ -218,15 +214,16 @@ def add_key(sealer: KeySealer, private_key: PrivateKey, algorithm: str, state: s
         state=state,
         public_jwk=public_jwk(public, kid, algorithm),
         sealed_private_key=sealer.seal(kid, private_key),
-        activated_at=_now() if state == ACTIVE else None,
+        activated_at=clock.now_datetime() if state == ACTIVE else None,
     )
     db.session.add(record)
+    security_event("key_state_changed", kid=kid, state=state)
     return record
 
 
 def _set_state(record: SigningKeyRecord, state: str) -> None:
     record.state = state
-    moment = _now()
+    moment = clock.now_datetime()
     if state == ACTIVE:
         record.activated_at = moment
     elif state == RETIRED:
@@ -243,12 +240,10 @@ def rotate(sealer: KeySealer, algorithm: str, *, immediately: bool = False) -> s
     active, standby = _by_state(ACTIVE), _by_state(STANDBY)
     if not active and not standby:
         record = add_key(sealer, generate_private_key(_KEY_TYPE_FOR[algorithm]), algorithm, ACTIVE)
-        security_event("key_state_changed", kid=record.kid, state=ACTIVE)
         db.session.commit()
         return f"{record.kid} created and active"
     if not standby:
         record = add_key(sealer, generate_private_key(_KEY_TYPE_FOR[algorithm]), algorithm, STANDBY)
-        security_event("key_state_changed", kid=record.kid, state=STANDBY)
         standby = [record]
         if not immediately:
             db.session.commit()
@@ -288,7 +283,6 @@ def import_key(sealer: KeySealer, private_key: PrivateKey, algorithm: str) -> st
     has none, else standby for the next rotation."""
     state = ACTIVE if not _by_state(ACTIVE) else STANDBY
     record = add_key(sealer, private_key, algorithm, state)
-    security_event("key_state_changed", kid=record.kid, state=state)
     db.session.commit()
     return f"{record.kid} imported as {state}"
 
