@@ -66,7 +66,11 @@ def guard_request() -> None:
     if kinds is None:
         return
     header = request.headers.get("Authorization")
-    if header is None and TokenKind.ACCESS in kinds and _under(request.path, COOKIE_PATHS):
+    if (
+        header is None
+        and TokenKind.ACCESS in kinds
+        and any(path_under(prefix, request.path) for prefix in COOKIE_PATHS)
+    ):
         g.auth_context = _cookie_session_context()
         return
     g.auth_context = verify_bearer(auth_state().tokens, kinds)
@@ -119,11 +123,6 @@ def _from_trusted_origin() -> bool:
 def _is_automatic_preflight() -> bool:
     """Flask's own OPTIONS answer (no view runs), which a CORS preflight needs without credentials."""
     return request.method == "OPTIONS" and bool(getattr(request.url_rule, "provide_automatic_options", False))
-
-
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    path = _REPEATED_SLASHES.sub("/", path)
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def init_guard(app: Flask) -> None:
