@@ -23,7 +23,7 @@ import redis
 
 from medusa_auth import create_app
 from medusa_auth.auth import throttle
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.passwords import OWASP_MIN, Passwords
 

@@ -24,8 +24,8 @@ from .config import (
 )
 from .cookie_sessions import CachedSerializerSessionInterface
 from .cors import init_cors
+from .database import csrf, db, migrate
 from .errors import register_error_handlers
-from .extensions import csrf, db, migrate
 from .guard import init_guard
 from .http_hardening import init_http_hardening
 from .keys.keyset import KeySet, KeySource
@@ -55,7 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
     init_sessions(app)
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # the web blueprint checks (see web/views.py)
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # the web blueprint checks (see web/routes.py)
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
     csrf.init_app(app)
     init_cors(app)

@@ -11,9 +11,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from .admin import invite_service
-from .auth import service as auth_service
+from .auth import identity_service
 from .errors import ApiError
-from .events import security_event
 from .keys import ring
 from .keys.development import write_private_file
 from .keys.material import (
@@ -32,6 +31,7 @@ from .keys.material import (
 )
 from .keys.ring import KeySealer, RingError
 from .models import isoformat
+from .security_log import security_event
 
 keys_cli = AppGroup("keys", help="Signing keys.")
 jwks_cli = AppGroup("jwks", help="JSON Web Key Sets.")
@@ -166,7 +166,7 @@ def export_jwks(pem_files: tuple[str, ...], alg: str | None, kid: str | None, pa
 def create_user(email: str, password: str, first_name: str | None, last_name: str | None) -> None:
     """Create a user who signs in with this email and password."""
     try:
-        user = auth_service.create_user(email, password, first_name, last_name)
+        user = identity_service.create_user(email, password, first_name, last_name)
     except ApiError as error:
         raise click.ClickException(error.message) from error
     click.echo(f"created {user.id} <{user.email}>")

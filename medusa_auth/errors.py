@@ -9,7 +9,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from .extensions import db
+from .database import db
 from .tokens import SigningUnavailable
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from flask import Flask, g, request
 from . import sessions
 from .cors import trusted_origins
 from .errors import ApiError, signing_unavailable, unauthorized
-from .events import security_event
+from .security_log import security_event
 from .state import auth_state
 from .tokens import Claims, InvalidToken, TokenKind, Tokens
 

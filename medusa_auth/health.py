@@ -6,7 +6,7 @@ from flask import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .extensions import db
+from .database import db
 from .keys.remote import RemoteJwks
 from .state import auth_state
 

@@ -15,7 +15,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, String, UniqueCo
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ulid import ULID
 
-from .extensions import db
+from .database import db
 
 
 def new_id(prefix: str) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from .database import db
 
 DATABASE_STORAGE_URI = "medusa-database://"
 DEFAULT_KEY_PREFIX = "medusa_auth"

@@ -17,9 +17,9 @@ from flask import session as flask_session
 from itsdangerous import BadSignature, Signer
 
 from .clock import now_datetime as utcnow
-from .events import security_event
-from .extensions import db
+from .database import db
 from .models import Session, User, as_utc, digest
+from .security_log import security_event
 
 DEFAULT_IDLE_SECONDS = 30 * 60
 DEFAULT_ABSOLUTE_SECONDS = 12 * 60 * 60

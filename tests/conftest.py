@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from medusa_auth import create_app
 from medusa_auth.config import ENVIRONMENT_VARIABLES
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 
 pytest_plugins = [
@@ -132,7 +132,7 @@ class AuthActions:
     client: FlaskClient
 
     def create_user(self, email: str = "admin@example.com", password: str = PASSWORD) -> str:
-        from medusa_auth.auth.service import create_user
+        from medusa_auth.auth.identity_service import create_user
 
         with self.app.app_context():
             return create_user(email, password).id

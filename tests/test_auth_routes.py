@@ -10,7 +10,7 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.models import ProviderIdentity
 from tests.conftest import PASSWORD
 

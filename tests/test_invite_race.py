@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from medusa_auth import create_app
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.slow

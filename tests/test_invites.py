@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medusa_auth import clock
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.models import AuthIdentity, Invite, User
 from medusa_auth.state import auth_state
 from medusa_auth.tokens import TokenKind

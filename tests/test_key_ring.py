@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 
 from medusa_auth import ConfigError, clock
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.keys import ring
 from medusa_auth.keys.material import generate_private_key, private_key_pem, public_key_pem
 from medusa_auth.keys.ring import ACTIVE, RETIRED, REVOKED, STANDBY, RefreshingKeySet, RingError

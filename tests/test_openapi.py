@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from medusa_auth.openapi import document
-from medusa_auth.validation import EMAIL_PATTERN
+from medusa_auth.request_data import EMAIL_PATTERN
 from tests.live import BIN, ROOT, live_server
 
 # Flask adds HEAD and OPTIONS to every rule; the document describes what the views implement.

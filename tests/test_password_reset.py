@@ -8,7 +8,7 @@ import pytest
 
 from medusa_auth import clock
 from medusa_auth.auth.reset import RESET_LIFETIME_SECONDS
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.models import PasswordReset
 from tests.conftest import PASSWORD
 from tests.test_sessions import start_session

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from medusa_auth import clock
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.models import Session, User
 from tests.conftest import PASSWORD
 

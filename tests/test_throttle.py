@@ -16,7 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from medusa_auth.auth import throttle
-from medusa_auth.extensions import db
+from medusa_auth.database import db
 from medusa_auth.rate_limits import RateLimitCounter
 from medusa_auth.state import auth_state
 from tests.conftest import PASSWORD, AuthActions

@@ -11,8 +11,8 @@ from flask import Flask, g
 from examples.orders_service import create_app as create_orders_app
 from medusa_auth import create_app
 from medusa_auth.config import ConfigError
+from medusa_auth.database import db
 from medusa_auth.errors import SIGNING_UNAVAILABLE_MESSAGE
-from medusa_auth.extensions import db
 from medusa_auth.models import AuthIdentity
 from medusa_auth.state import auth_state
 from medusa_auth.verifier import JWTVerifier

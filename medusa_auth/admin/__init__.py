@@ -23,6 +23,6 @@ def _register_converters(state: BlueprintSetupState) -> None:
     state.app.url_map.converters["invite_id"] = InviteIdConverter
 
 
-from . import invites, users  # noqa: E402,F401  (registers the routes on bp)
+from . import routes  # noqa: E402,F401  (registers the routes on bp)
 
 __all__ = ["bp"]

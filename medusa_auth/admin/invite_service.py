@@ -11,15 +11,15 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from .. import mail
-from ..auth.service import PROVIDER, new_identity
+from ..auth.identity_service import PROVIDER, new_identity
 from ..clock import now_datetime
+from ..database import db
 from ..errors import ApiError, invalid_data, not_found, unauthorized
-from ..events import security_event
-from ..extensions import db
 from ..models import AuthIdentity, Invite, User, as_utc, digest, new_id, normalize_email
+from ..request_data import is_email
+from ..security_log import security_event
 from ..state import auth_state
 from ..tokens import Claims, ExpiredToken, InvalidToken, TokenKind
-from ..validation import is_email
 
 INVITE_PAGE = "/app/invite"
 INVALID_TOKEN = "The invite link is not valid: ask for a new invite"

@@ -1,5 +1,9 @@
-"""The /auth blueprint: Medusa's emailpass routes."""
+"""The /auth blueprint: Medusa's sign-in, registration, refresh, session and password routes."""
 
-from .routes import bp
+from flask import Blueprint
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+from . import routes  # noqa: E402,F401  (registers the routes on bp)
 
 __all__ = ["bp"]

@@ -10,13 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import mail, sessions
 from ..clock import now_datetime
+from ..database import db
 from ..errors import unauthorized
-from ..events import security_event
-from ..extensions import db
 from ..models import PasswordReset, ProviderIdentity, digest
+from ..security_log import security_event
 from ..state import auth_state
 from ..tokens import Claims, InvalidToken, TokenKind
-from .service import check_new_password, find_provider_identity
+from .identity_service import check_new_password, find_provider_identity
 
 RESET_LIFETIME_SECONDS = 15 * 60
 RESET_PAGE = "/app/reset-password/confirm"

@@ -2,41 +2,39 @@
 
 from typing import Any
 
-from flask import Blueprint, g
+from flask import g
 
 from .. import sessions
 from ..guard import verify_bearer
+from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
 from ..state import auth_state
 from ..tokens import TokenKind
-from ..validation import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
-from . import reset, service
-
-bp = Blueprint("auth", __name__, url_prefix="/auth")
+from . import bp, identity_service, reset
 
 
 @bp.post("/user/emailpass")
 def login() -> dict[str, str]:
     """Email and password in, an access token (or a registration token for an unlinked identity) out."""
-    return {"token": service.authenticate(*credentials(json_object()))}
+    return {"token": identity_service.authenticate(*credentials(json_object()))}
 
 
 @bp.post("/user/emailpass/register")
 def register() -> dict[str, str]:
     """A new emailpass identity; its registration token is used to accept an invite."""
-    return {"token": service.register(*credentials(json_object()))}
+    return {"token": identity_service.register(*credentials(json_object()))}
 
 
 @bp.post("/token/refresh")
 def refresh() -> dict[str, str]:
     """A new token for the bearer, re-read from the database."""
-    return {"token": service.refresh(g.auth_context)}
+    return {"token": identity_service.refresh(g.auth_context)}
 
 
 @bp.post("/session")
 def create_session() -> dict[str, Any]:
     """Medusa's cookie session: an access token in, a session cookie out."""
     claims = verify_bearer(auth_state().tokens, {TokenKind.ACCESS})
-    service.start_session_for(claims)
+    identity_service.start_session_for(claims)
     return {"user": claims}
 
 

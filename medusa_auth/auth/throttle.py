@@ -26,9 +26,9 @@ from limits import RateLimitItem, parse
 from limits.errors import StorageError
 
 from ..errors import DATABASE_UNAVAILABLE, UNAVAILABLE_RETRY_SECONDS, ApiError
-from ..events import security_event
 from ..models import normalize_email
 from ..rate_limits import app_limiter
+from ..security_log import security_event
 
 TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
 

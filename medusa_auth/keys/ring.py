@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..config import ConfigError
-from ..events import security_event
-from ..extensions import db
+from ..database import db
 from ..models import SigningKeyRecord, as_utc
+from ..security_log import security_event
 from .keyset import JwksDocument, KeySet, SigningKey, VerificationKey, algorithm_model, jwks_document
 from .material import (
     KeyMaterialError,

@@ -4,6 +4,6 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
 
-from . import views  # noqa: E402,F401  (registers the routes on bp)
+from . import routes  # noqa: E402,F401  (registers the routes on bp)
 
 __all__ = ["bp"]

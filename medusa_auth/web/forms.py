@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from ..auth.service import MIN_PASSWORD_LENGTH
-from ..validation import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
+from ..auth.identity_service import MIN_PASSWORD_LENGTH
+from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
 
 _NEW_PASSWORD = [
     DataRequired("Enter a password."),

@@ -7,12 +7,12 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import IntegrityError
 
 from .. import sessions
+from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
-from ..events import security_event
-from ..extensions import db
 from ..models import AuthIdentity, ProviderIdentity, User, normalize_email
+from ..request_data import is_email
+from ..security_log import security_event
 from ..state import auth_state
-from ..validation import is_email
 from . import throttle
 
 PROVIDER = "emailpass"

@@ -9,10 +9,9 @@ from flask_wtf.csrf import CSRFError
 
 from .. import sessions
 from ..admin import invite_service
-from ..auth import reset
-from ..auth import service as auth_service
+from ..auth import identity_service, reset
+from ..database import csrf
 from ..errors import ApiError
-from ..extensions import csrf
 from . import bp
 from .forms import EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
 from .navigation import HOME, safe_next
@@ -74,7 +73,7 @@ def login() -> Any:
     error = None
     if form.validate_on_submit():
         try:
-            provider = auth_service.check_credentials(form.email.data or "", form.password.data or "")
+            provider = identity_service.check_credentials(form.email.data or "", form.password.data or "")
         except ApiError as refused:
             error = refused.message
         else:
@@ -156,7 +155,7 @@ def invite() -> Any:
         except ApiError as refused:
             error = refused.message
         else:
-            provider = auth_service.find_provider_identity(user.email)
+            provider = identity_service.find_provider_identity(user.email)
             assert provider is not None  # created with the user, in the same transaction
             sessions.start(user.id, provider.auth_identity_id)
             flash("Welcome! Your account is ready and you are signed in.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func
 
+from ..database import db
 from ..errors import not_found
-from ..extensions import db
 from ..models import User
 
 

@@ -1,14 +1,35 @@
-"""/admin/invites routes (Medusa's paths and bodies)."""
+"""/admin routes (Medusa's paths and bodies): users and invites. Every one is guarded by medusa_auth.guard."""
 
 from typing import Any
 
 from flask import g, request
 
 from ..errors import invalid_data
-from ..validation import MAX_EMAIL_LENGTH, int_arg, json_object, string_field
-from . import bp, invite_service
+from ..request_data import MAX_EMAIL_LENGTH, int_arg, json_object, string_field
+from . import bp, invite_service, user_service
 
 MAX_NAME_LENGTH = 255
+
+
+@bp.get("/users/me")
+def me() -> dict[str, Any]:
+    """The signed-in user."""
+    return {"user": user_service.get_user(g.auth_context["actor_id"]).to_dict()}
+
+
+@bp.get("/users")
+def list_users() -> dict[str, Any]:
+    """A page of users, oldest first."""
+    offset = int_arg("offset", 0, minimum=0, maximum=10**9)
+    limit = int_arg("limit", 50, minimum=1, maximum=1000)
+    users, count = user_service.list_users(offset, limit)
+    return {"users": [u.to_dict() for u in users], "count": count, "offset": offset, "limit": limit}
+
+
+@bp.get("/users/<user_id>")
+def get_user(user_id: str) -> dict[str, Any]:
+    """One user by id."""
+    return {"user": user_service.get_user(user_id).to_dict()}
 
 
 @bp.post("/invites")
