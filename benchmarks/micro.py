@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from medusa_auth.config import get_jwt_config
+from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.tokens import TokenKind, Tokens
 

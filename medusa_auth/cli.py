@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 from .admin import invite_service
 from .auth import identity_service
 from .errors import ApiError
+from .extension import medusa_auth
 from .keys import ring
 from .keys.development import write_private_file
 from .keys.material import (
@@ -61,11 +62,11 @@ def generate_key(key_type: str, out: str | None, passphrase: str | None) -> None
 
 
 def _ring() -> KeySealer:
-    state = current_app.extensions["medusa_auth"]
-    if state.sealer is None:
-        raise click.ClickException(state.config_error or "the managed key ring needs JWT_KEY_ENCRYPTION_KEY")
-    sealer: KeySealer = state.sealer
-    return sealer
+    extension = medusa_auth()
+    extension.require_configuration()
+    if extension.sealer is None:
+        raise click.ClickException("the managed key ring needs JWT_KEY_ENCRYPTION_KEY")
+    return extension.sealer
 
 
 def _ring_step(step: Callable[[], str]) -> None:
@@ -79,7 +80,8 @@ def _ring_step(step: Callable[[], str]) -> None:
 @click.option("--now", "immediately", is_flag=True, help="Activate the new key at once (a leaked key).")
 def rotate_key(immediately: bool) -> None:
     """Publish a new standby key; run again to make it sign and retire the old one."""
-    sealer, algorithm = _ring(), current_app.extensions["medusa_auth"].jwt.http.algorithm
+    sealer = _ring()
+    algorithm = medusa_auth().tokens.options.algorithm
     _ring_step(lambda: ring.rotate(sealer, algorithm, immediately=immediately))
 
 
@@ -135,7 +137,7 @@ def import_key(pem_file: str, alg: str | None, passphrase: str | None) -> None:
 def export_jwks(pem_files: tuple[str, ...], alg: str | None, kid: str | None, passphrase: str | None) -> None:
     """Print the JWKS for PEM keys (public or private), or for the configured keys when none is given."""
     if not pem_files:
-        document = current_app.extensions["medusa_auth"].keys.jwks
+        document = medusa_auth().keys.jwks
         if document is None:
             raise click.ClickException("no public key is configured; pass PEM files")
         click.echo(document.body.decode())
@@ -165,6 +167,7 @@ def export_jwks(pem_files: tuple[str, ...], alg: str | None, kid: str | None, pa
 @click.option("--last-name")
 def create_user(email: str, password: str, first_name: str | None, last_name: str | None) -> None:
     """Create a user who signs in with this email and password."""
+    medusa_auth().require_configuration()
     try:
         user = identity_service.create_user(email, password, first_name, last_name)
     except ApiError as error:
@@ -177,6 +180,7 @@ def create_user(email: str, password: str, first_name: str | None, last_name: st
 @click.option("--send-email/--no-send-email", default=False, help="Also mail the link (MAIL_* settings).")
 def create_invite(email: str, send_email: bool) -> None:
     """Invite an email and print the accept link (to share by hand, or mailed with --send-email)."""
+    medusa_auth().require_configuration()
     try:
         issued = invite_service.create_invite(email, None, None, send_email=send_email)
     except ApiError as error:
@@ -192,6 +196,7 @@ def create_invite(email: str, send_email: bool) -> None:
 @invites_cli.command("list")
 def list_invites() -> None:
     """Every invite: id, email, status, expiry (never a token)."""
+    medusa_auth().require_configuration()
     invites, _ = invite_service.list_invites(0, 10**9, None)
     for invite in invites:
         click.echo(f"{invite.id}\t{invite.email}\t{invite_service.status(invite)}\t{isoformat(invite.expires_at)}")

@@ -1,54 +1,33 @@
 """CORS as Medusa configures it: ``ADMIN_CORS`` and ``AUTH_CORS`` list the origins of a dashboard or
-storefront served elsewhere. Only those origins get CORS headers, with credentials; none by default.
+storefront served elsewhere. Only those origins get CORS headers, with credentials; none by default,
+and then flask-cors is not installed at all (it would cost every request a hook).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_cors import CORS
 
-from .config import ConfigError
+from .settings import Settings
 
-# URL area -> the variable that lists the origins allowed to call it from a browser.
-CORS_AREAS = {"/admin": "ADMIN_CORS", "/auth": "AUTH_CORS"}
 PREFLIGHT_MAX_AGE_SECONDS = 600
 
 
-def parse_origins(value: str | None, variable: str) -> tuple[str, ...]:
-    """Comma-separated ``scheme://host[:port]`` origins; a wildcard is refused (it would carry cookies)."""
-    origins = []
-    for item in (value or "").split(","):
-        origin = item.strip().rstrip("/")
-        if not origin:
-            continue
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-            raise ConfigError(f"{variable}: {origin!r} is not an origin like https://admin.example.com")
-        origins.append(origin)
-    return tuple(origins)
-
-
-def init_cors(app: Flask) -> None:
+def init_cors(app: Flask, settings: Settings) -> None:
     """Register flask-cors for each area whose origins are listed (credentials allowed for them only)."""
-    resources: dict[str | re.Pattern[str], dict[str, Any]] = {}
-    for prefix, variable in CORS_AREAS.items():
-        origins = parse_origins(app.config.get(variable), variable)
-        app.config[f"{variable}_ORIGINS"] = origins
-        if origins:
-            resources[f"{prefix}/*"] = {"origins": list(origins)}
+    resources: dict[str | re.Pattern[str], dict[str, Any]] = {
+        f"{prefix}/*": {"origins": list(origins)} for prefix, origins in settings.cors_origins.items() if origins
+    }
     if resources:
         CORS(app, resources=resources, supports_credentials=True, max_age=PREFLIGHT_MAX_AGE_SECONDS)
 
 
-def trusted_origins(path: str) -> frozenset[str]:
+def trusted_origins(settings: Settings, path: str) -> frozenset[str]:
     """Origins whose cookie-carrying requests to ``path`` are welcome: ours, and the area's CORS list."""
-    backend = urlsplit(current_app.config["MEDUSA_BACKEND_URL"])
-    own = f"{backend.scheme}://{backend.netloc}"
-    for prefix, variable in CORS_AREAS.items():
+    for prefix, origins in settings.cors_origins.items():
         if path == prefix or path.startswith(prefix + "/"):
-            return frozenset({own, *current_app.config.get(f"{variable}_ORIGINS", ())})
-    return frozenset({own})
+            return frozenset({settings.backend_origin, *origins})
+    return frozenset({settings.backend_origin})

@@ -1,8 +1,7 @@
-"""Extensions created unbound here and bound to an app in create_app()."""
+"""The database: Flask-SQLAlchemy and Flask-Migrate, created unbound here and bound by the extension."""
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -22,6 +21,3 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-# Checked by the web blueprint only (WTF_CSRF_CHECK_DEFAULT is off): the JSON API takes bearer
-# tokens, and cookie-carrying JSON requests are held to our origins by the guard.
-csrf = CSRFProtect()

@@ -9,13 +9,13 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from flask import Flask, g, request
+from flask import g, request
 
 from . import sessions
 from .cors import trusted_origins
 from .errors import ApiError, signing_unavailable, unauthorized
+from .extension import medusa_auth
 from .security_log import security_event
-from .state import auth_state
 from .tokens import Claims, InvalidToken, TokenKind, Tokens
 
 # (path prefix, token kinds accepted there); the first matching prefix wins.
@@ -35,22 +35,30 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _BEARER = re.compile(r"Bearer +([^\s]+) *", re.IGNORECASE)
 _REPEATED_SLASHES = re.compile(r"/{2,}")
+# Every prefix above lies under one of these: a request outside them is let through in one string test.
+_GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX}))
 
 
 def required_kinds(path: str, rule: str | None) -> frozenset[TokenKind] | None:
     """The token kinds a path needs, judged on the raw path and on the route it matched (fail closed)."""
+    path = _merge_slashes(path)
     for prefix, kinds in PROTECTED_PATHS:
-        if path_under(prefix, path, rule):
+        if _under(prefix, path) or (rule is not None and _under(prefix, rule)):
             return kinds
     return None
 
 
 def path_under(prefix: str, path: str, rule: str | None = None) -> bool:
     """Whether the raw path (repeated slashes merged) or the route it matched lies under ``prefix``."""
-    for candidate in (_REPEATED_SLASHES.sub("/", path), rule):
-        if candidate is not None and (candidate == prefix or candidate.startswith(prefix.rstrip("/") + "/")):
-            return True
-    return False
+    return _under(prefix, _merge_slashes(path)) or (rule is not None and _under(prefix, rule))
+
+
+def _under(prefix: str, path: str) -> bool:
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
+
+
+def _merge_slashes(path: str) -> str:
+    return _REPEATED_SLASHES.sub("/", path) if "//" in path else path
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -59,21 +67,25 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def guard_request() -> None:
+    """The pipeline's guard step: 501 for sign-in on a verifier-only instance, then the path's credential."""
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
+    path = _merge_slashes(current.path)
+    rule = current.url_rule.rule if current.url_rule is not None else None
+    if not path.startswith(_GUARDED_ROOTS) and not (rule or "").startswith(_GUARDED_ROOTS):
+        return  # nothing under /admin or /auth: no credential to find, nothing to sign
     if _is_automatic_preflight():
         return
-    rule = request.url_rule.rule if request.url_rule is not None else None
-    kinds = required_kinds(request.path, rule)
+    extension = medusa_auth()
+    if _under(SIGN_IN_PREFIX, path) and extension.keys.signer is None:
+        raise signing_unavailable()
+    kinds = required_kinds(path, rule)
     if kinds is None:
         return
-    header = request.headers.get("Authorization")
-    if (
-        header is None
-        and TokenKind.ACCESS in kinds
-        and any(path_under(prefix, request.path) for prefix in COOKIE_PATHS)
-    ):
+    header = current.headers.get("Authorization")
+    if header is None and TokenKind.ACCESS in kinds and any(_under(prefix, path) for prefix in COOKIE_PATHS):
         g.auth_context = _cookie_session_context()
         return
-    g.auth_context = verify_bearer(auth_state().tokens, kinds)
+    g.auth_context = verify_bearer(extension.tokens, kinds)
 
 
 def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind]) -> Claims:
@@ -89,12 +101,6 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind]) -> Claims:
     except InvalidToken as refused:
         security_event("token_refused", reason=str(refused), path=request.path)
         raise unauthorized() from None
-
-
-def refuse_sign_in_when_verifier_only() -> None:
-    """A verifier-only instance answers /auth with 501 before any password or database work."""
-    if path_under(SIGN_IN_PREFIX, request.path) and auth_state().tokens.keys.signer is None:
-        raise signing_unavailable()
 
 
 def _cookie_session_context() -> dict[str, Any]:
@@ -117,14 +123,9 @@ def _from_trusted_origin() -> bool:
     if origin is None:
         # Browsers send Origin on every cross-origin POST/PUT/DELETE; without one, trust Fetch Metadata.
         return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
-    return origin in trusted_origins(request.path)
+    return origin in trusted_origins(medusa_auth().settings, request.path)
 
 
 def _is_automatic_preflight() -> bool:
     """Flask's own OPTIONS answer (no view runs), which a CORS preflight needs without credentials."""
     return request.method == "OPTIONS" and bool(getattr(request.url_rule, "provide_automatic_options", False))
-
-
-def init_guard(app: Flask) -> None:
-    app.before_request(refuse_sign_in_when_verifier_only)
-    app.before_request(guard_request)

@@ -7,8 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .database import db
+from .extension import medusa_auth
 from .keys.remote import RemoteJwks
-from .state import auth_state
 
 bp = Blueprint("health", __name__)
 
@@ -22,9 +22,9 @@ def health() -> dict[str, str]:
 @bp.get("/ready")
 def ready() -> tuple[dict[str, object], int]:
     """The database answers and the keys can verify (and sign, unless verifier-only)."""
-    state = auth_state()
-    remote = bool(state.jwt and state.jwt.jwks_url)
-    checks = {"keys": state.config_error is None and (bool(state.keys.by_kid) or remote)}
+    extension = medusa_auth()
+    remote = bool(extension.jwt and extension.jwt.jwks_url)
+    checks = {"keys": extension.config_error is None and (bool(extension.keys.by_kid) or remote)}
     try:
         db.session.execute(text("SELECT 1"))
         checks["database"] = True
@@ -33,6 +33,6 @@ def ready() -> tuple[dict[str, object], int]:
         checks["database"] = False
     ok = all(checks.values())
     body: dict[str, object] = {"status": "ready" if ok else "unavailable", "checks": checks}
-    if isinstance(state.keys, RemoteJwks):  # a verifier-only instance: how its JWKS client is doing
-        body["jwks"] = state.keys.counters()
+    if isinstance(extension.keys, RemoteJwks):  # a verifier-only instance: how its JWKS client is doing
+        body["jwks"] = extension.keys.counters()
     return body, 200 if ok else 503

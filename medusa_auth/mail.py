@@ -11,19 +11,18 @@ import logging
 import smtplib
 import ssl
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, render_template
+from flask import render_template
 
-from .state import auth_state
+from .extension import medusa_auth
+from .settings import MailSettings
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 10
-_TRUE = ("1", "true", "yes", "on")
 
 
 class MailNotSent(Exception):
@@ -40,32 +39,6 @@ class Mail:
     html: str
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    """The MAIL_* settings, read from the app's config once per message."""
-
-    server: str | None
-    port: int
-    username: str | None
-    password: str | None
-    use_tls: bool
-    sender: str
-    development: bool
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> SmtpSettings:
-        use_tls = str(config.get("MAIL_USE_TLS", "")).strip().lower() in _TRUE
-        return cls(
-            server=config.get("MAIL_SERVER") or None,
-            port=int(config.get("MAIL_PORT") or (587 if use_tls else 25)),
-            username=config.get("MAIL_USERNAME") or None,
-            password=config.get("MAIL_PASSWORD") or None,
-            use_tls=use_tls,
-            sender=config.get("MAIL_FROM") or "medusa-auth@localhost",
-            development=config.get("APP_ENV") == "development",
-        )
-
-
 def from_templates(to: str, subject: str, template: str, **context: Any) -> Mail:
     """A message whose parts are ``templates/mail/<template>.txt`` and ``.html``."""
     return Mail(
@@ -78,21 +51,21 @@ def from_templates(to: str, subject: str, template: str, **context: Any) -> Mail
 
 def link(path: str, token: str) -> str:
     """A link to one of our pages carrying ``token``: built from MEDUSA_BACKEND_URL, never the Host header."""
-    return f"{auth_state().backend_url}{path}?{urlencode({'token': token})}"
+    return f"{medusa_auth().backend_url}{path}?{urlencode({'token': token})}"
 
 
 def send(mail: Mail) -> None:
     """Send now; ``MailNotSent`` says why it did not go (the caller decides what the user hears)."""
-    deliver(SmtpSettings.from_config(current_app.config), mail)
+    deliver(medusa_auth().settings.mail, mail)
 
 
 def send_in_background(mail: Mail) -> None:
     """Send without making the request wait, so the answer's timing does not reveal that mail went out."""
-    settings = SmtpSettings.from_config(current_app.config)
+    settings = medusa_auth().settings.mail
     threading.Thread(target=_deliver_logged, args=(settings, mail), name="mail", daemon=True).start()
 
 
-def deliver(settings: SmtpSettings, mail: Mail) -> None:
+def deliver(settings: MailSettings, mail: Mail) -> None:
     """Hand ``mail`` to the SMTP server in ``settings`` (or, in development without one, to the log)."""
     if settings.server is None:
         if settings.development:
@@ -113,7 +86,7 @@ def deliver(settings: SmtpSettings, mail: Mail) -> None:
     log.info("mail sent: subject=%r", mail.subject)
 
 
-def _deliver_logged(settings: SmtpSettings, mail: Mail) -> None:
+def _deliver_logged(settings: MailSettings, mail: Mail) -> None:
     try:
         deliver(settings, mail)
     except MailNotSent as error:

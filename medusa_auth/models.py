@@ -106,7 +106,7 @@ class ProviderIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
     auth_identity: Mapped[AuthIdentity] = relationship(back_populates="provider_identities")
 
 
-class Session(db.Model):  # type: ignore[name-defined]
+class BrowserSession(db.Model):  # type: ignore[name-defined]
     """A signed-in browser: the cookie carries a random id, the database only its SHA-256."""
 
     __tablename__ = "browser_session"

@@ -20,9 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .database import db
+from .settings import ThrottleSettings
 
 DATABASE_STORAGE_URI = "medusa-database://"
-DEFAULT_KEY_PREFIX = "medusa_auth"
 # A Redis that does not answer must not hold a request (or a worker) for long.
 REDIS_TIMEOUT_SECONDS = 2
 _EXTENSION = "medusa_auth.limiter"
@@ -112,10 +112,10 @@ def _dialect_insert(dialect: str) -> Any:
     raise NotImplementedError(f"rate limits in the database need SQLite or PostgreSQL, not {dialect}")
 
 
-def init_limiter(app: Flask) -> Limiter:
+def init_limiter(app: Flask, settings: ThrottleSettings) -> Limiter:
     """The app's limiter on Redis (REDIS_URL) or on the database; errors of the store surface as StorageError."""
-    prefix = str(app.config.get("RATELIMIT_KEY_PREFIX") or DEFAULT_KEY_PREFIX)
-    redis_url = app.config.get("REDIS_URL")
+    prefix = settings.key_prefix
+    redis_url = settings.redis_url
     options: dict[str, str | int] = {"wrap_exceptions": True}
     if redis_url:
         options.update(

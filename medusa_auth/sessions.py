@@ -12,62 +12,47 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, after_this_request, current_app, request
+from flask import Flask, Request, Response, after_this_request, current_app, request
 from flask import session as flask_session
-from itsdangerous import BadSignature, Signer
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
 from .clock import now_datetime as utcnow
 from .database import db
-from .models import Session, User, as_utc, digest
+from .extension import medusa_auth
+from .models import BrowserSession, User, as_utc, digest
 from .security_log import security_event
+from .settings import SessionSettings
+from .settings import cookie_name as prefixed_cookie_name
 
-DEFAULT_IDLE_SECONDS = 30 * 60
-DEFAULT_ABSOLUTE_SECONDS = 12 * 60 * 60
 TOUCH_EVERY_SECONDS = 60  # last_seen_at is written at most this often, not on every request
 _COOKIE_BASENAME = "medusa_session"
-_CSRF_COOKIE_BASENAME = "medusa_csrf"
 _NOT_LOADED = object()
 # Cached per request in the WSGI environ, not on g: an app context can outlive one request.
 _ENVIRON_KEY = "medusa_auth.session"
 
 
-def init_sessions(app: Flask) -> None:
-    """Cookie attributes for our session cookie and for Flask's own (which holds only the CSRF token)."""
-    app.config.setdefault("SESSION_IDLE_SECONDS", DEFAULT_IDLE_SECONDS)
-    app.config.setdefault("SESSION_ABSOLUTE_SECONDS", DEFAULT_ABSOLUTE_SECONDS)
-    secure = app.config["APP_ENV"] != "development"
-    app.config.update(
-        SESSION_COOKIE_NAME=_cookie_name(_CSRF_COOKIE_BASENAME, secure),
-        SESSION_COOKIE_SECURE=secure,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_PATH="/",
-        SESSION_COOKIE_DOMAIN=None,
-    )
+def _settings() -> SessionSettings:
+    return medusa_auth().settings.sessions
 
 
 def cookie_name() -> str:
-    return _cookie_name(_COOKIE_BASENAME, current_app.config["SESSION_COOKIE_SECURE"])
-
-
-def _cookie_name(basename: str, secure: bool) -> str:
-    # __Host-: the browser accepts it only Secure, Path=/, with no Domain, so no subdomain can plant it.
-    return f"__Host-{basename}" if secure else basename
+    return prefixed_cookie_name(_COOKIE_BASENAME, _settings().secure_cookies)
 
 
 def _signer() -> Signer:
     return Signer(current_app.config["SECRET_KEY"], salt="medusa_auth.session")
 
 
-def start(user_id: str, auth_identity_id: str) -> Session:
+def start(user_id: str, auth_identity_id: str) -> BrowserSession:
     """Sign ``user_id`` in with a new session id (never the one the browser brought: no fixation)."""
     _delete_current_row()
     flask_session.clear()  # a fresh CSRF token too
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
-    absolute = int(current_app.config["SESSION_ABSOLUTE_SECONDS"])
+    absolute = _settings().absolute_seconds
     _delete_expired(user_id, now)
-    row = Session(
+    row = BrowserSession(
         id_hash=digest(raw_id),
         user_id=user_id,
         auth_identity_id=auth_identity_id,
@@ -89,7 +74,7 @@ def start(user_id: str, auth_identity_id: str) -> Session:
     return row
 
 
-def current() -> Session | None:
+def current() -> BrowserSession | None:
     """The request's live session, or None; an expired one is deleted on sight."""
     cached = request.environ.get(_ENVIRON_KEY, _NOT_LOADED)
     if cached is not _NOT_LOADED:
@@ -115,11 +100,11 @@ def end() -> None:
 
 def end_all_for_user(user_id: str) -> int:
     """End every session of a user (password changed, user disabled); the caller commits."""
-    result = db.session.execute(db.delete(Session).where(Session.user_id == user_id))
+    result = db.session.execute(db.delete(BrowserSession).where(BrowserSession.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def auth_context(row: Session) -> dict[str, Any]:
+def auth_context(row: BrowserSession) -> dict[str, Any]:
     """The claims a session stands for, shaped as an access token's (Medusa's ``auth_context``)."""
     return {
         "actor_id": row.user_id,
@@ -136,8 +121,7 @@ def signed_in_user() -> User | None:
 
 
 def _cookie_attributes() -> dict[str, Any]:
-    config = current_app.config
-    return {"path": "/", "secure": config["SESSION_COOKIE_SECURE"], "httponly": True, "samesite": "Lax"}
+    return {"path": "/", "secure": _settings().secure_cookies, "httponly": True, "samesite": "Lax"}
 
 
 def _raw_id(cookie: str | None) -> str | None:
@@ -149,18 +133,20 @@ def _raw_id(cookie: str | None) -> str | None:
         return None
 
 
-def _load(cookie: str | None) -> Session | None:
+def _load(cookie: str | None) -> BrowserSession | None:
     raw_id = _raw_id(cookie)
     if raw_id is None:
         return None
     # Joined with its user: a deleted user's sessions end even where the database skips ON DELETE CASCADE.
     row = db.session.execute(
-        db.select(Session).join(User, User.id == Session.user_id).where(Session.id_hash == digest(raw_id))
+        db.select(BrowserSession)
+        .join(User, User.id == BrowserSession.user_id)
+        .where(BrowserSession.id_hash == digest(raw_id))
     ).scalar_one_or_none()
     if row is None:
         return None
     now = utcnow()
-    idle = timedelta(seconds=int(current_app.config["SESSION_IDLE_SECONDS"]))
+    idle = timedelta(seconds=_settings().idle_seconds)
     if now >= as_utc(row.expires_at) or now >= as_utc(row.last_seen_at) + idle:
         db.session.delete(row)
         db.session.commit()
@@ -173,10 +159,11 @@ def _load(cookie: str | None) -> Session | None:
 
 def _delete_expired(user_id: str, now: datetime) -> None:
     """Sessions a browser never came back to are swept when their user next signs in."""
-    idle_cutoff = now - timedelta(seconds=int(current_app.config["SESSION_IDLE_SECONDS"]))
+    idle_cutoff = now - timedelta(seconds=_settings().idle_seconds)
     db.session.execute(
-        db.delete(Session).where(
-            Session.user_id == user_id, (Session.expires_at <= now) | (Session.last_seen_at <= idle_cutoff)
+        db.delete(BrowserSession).where(
+            BrowserSession.user_id == user_id,
+            (BrowserSession.expires_at <= now) | (BrowserSession.last_seen_at <= idle_cutoff),
         )
     )
 
@@ -186,5 +173,30 @@ def _delete_current_row() -> bool:
     raw_id = _raw_id(request.cookies.get(cookie_name()))
     if raw_id is None:
         return False
-    result = db.session.execute(db.delete(Session).where(Session.id_hash == digest(raw_id)))
+    result = db.session.execute(db.delete(BrowserSession).where(BrowserSession.id_hash == digest(raw_id)))
     return bool(getattr(result, "rowcount", 0))
+
+
+class CachedSerializerSessionInterface(SecureCookieSessionInterface):
+    """Flask's own signed cookie (it holds only the pages' CSRF token), with its serializer built once.
+
+    Flask's interface builds an itsdangerous serializer on every request, cookie or not, and that
+    construction was a fifth of a plain route's time; one per secret serves every request. A request
+    without a Cookie header (every API client) gets an empty session without parsing anything.
+    """
+
+    def __init__(self) -> None:
+        self._built_for: tuple[Any, ...] | None = None
+        self._serializer: URLSafeTimedSerializer | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if "HTTP_COOKIE" not in request.environ and self.get_signing_serializer(app) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        secrets = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if secrets != self._built_for:
+            self._serializer = super().get_signing_serializer(app)
+            self._built_for = secrets
+        return self._serializer

@@ -13,14 +13,11 @@ Why a hit is as safe as a fresh verification:
   went backwards (``nbf``/``iat`` could be in the future again) all turn a hit into a miss, and the
   caller verifies afresh.
 - The key is checked on every hit: the entry remembers the very key object that verified it, and a hit
-  counts only while the current key set still returns that object for the token's ``kid``. A key that
-  left the key set therefore stops every hit at once, even before ``forget_key`` runs (and a key set
-  rebuilt from scratch, as a key-ring refresh does, costs each cached token one fresh verification).
-- What no string can show is a revocation: ``forget_key(kid)`` (key revoked, or retired and removed)
-  and ``forget_user(user_id)`` (the user's sessions revoked) drop those entries. The key-rotation and
-  session-revocation code must call them. They act in the calling process only; in other workers an
-  entry lives at most ``MAX_AGE_SECONDS``, so a revocation that must be instant everywhere also has to
-  reach every worker (a revocation list checked per request, or a signal to each worker).
+  counts only while the current key set still returns that object for the token's ``kid``. A revoked
+  key leaves the key set (each worker re-reads the ring), which stops every hit at once; a key set
+  rebuilt from scratch, as a key-ring refresh does, costs each cached token one fresh verification.
+  So no purge call is needed when keys change.
+- An entry lives at most ``MAX_AGE_SECONDS``, whatever else happens.
 - The token's kind is not trusted from the cache's caller: the entry stores the kind decided at
   verification and the caller checks it against what the route accepts on every call.
 """
@@ -28,9 +25,7 @@ Why a hit is as safe as a fresh verification:
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import clock
@@ -56,11 +51,6 @@ class VerifiedToken(NamedTuple):
     exp: float
     verified_at: int  # clock.now() at verification
 
-    @property
-    def user_id(self) -> str | None:
-        actor_id = self.claims.get("actor_id")
-        return actor_id if isinstance(actor_id, str) and actor_id else None
-
 
 def entry_size(token: str) -> int:
     """An estimate of the memory an entry holds: the token twice (key, and claims decoded from it), plus overhead."""
@@ -77,7 +67,6 @@ class TokenCache:
         self.size_bytes = 0
         self._entries: OrderedDict[str, VerifiedToken] = OrderedDict()
         self._lock = threading.Lock()
-        _CACHES.add(self)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -109,46 +98,11 @@ class TokenCache:
                 oldest = next(iter(self._entries))
                 self._drop(oldest)
 
-    def forget_key(self, kid: str) -> None:
-        """Drop every token verified by the key ``kid``."""
-        self._forget(lambda entry: entry.key.kid == kid)
-
-    def forget_user(self, user_id: str) -> None:
-        """Drop every token of the user ``user_id`` (its ``actor_id``)."""
-        self._forget(lambda entry: entry.user_id == user_id)
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self.size_bytes = 0
 
-    def _forget(self, matches: Callable[[VerifiedToken], bool]) -> None:
-        with self._lock:
-            for token in [token for token, entry in self._entries.items() if matches(entry)]:
-                self._drop(token)
-
     def _drop(self, token: str) -> None:
         if self._entries.pop(token, None) is not None:
             self.size_bytes -= entry_size(token)
-
-
-# Every cache of this process, so the purge functions reach each one (one per ``Tokens``).
-_CACHES: weakref.WeakSet[TokenCache] = weakref.WeakSet()
-
-
-def forget_key(kid: str) -> None:
-    """Purge every cached token verified by ``kid``: call it when that key is revoked or retired and removed.
-
-    Whoever learns of the revocation in this process calls it; see the module docstring for other workers.
-    """
-    for cache in list(_CACHES):
-        cache.forget_key(kid)
-
-
-def forget_user(user_id: str) -> None:
-    """Purge every cached token of ``user_id``: call it when that user's sessions are revoked.
-
-    The worker that revokes calls it; see the module docstring for other workers.
-    """
-    for cache in list(_CACHES):
-        cache.forget_user(user_id)

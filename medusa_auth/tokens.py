@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Any, TypeGuard
 
 from . import clock
-from .config import TokenOptions
+from .keys.config import TokenOptions
 from .keys.keyset import KeySource
 from .strict_json import reject_constant as _reject_constant
 from .strict_json import reject_duplicate_members as _reject_duplicates

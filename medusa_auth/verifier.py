@@ -31,10 +31,11 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, request
 
-from .config import ConfigError, TokenOptions
 from .errors import ApiError, api_error_response
 from .guard import path_under, verify_bearer
+from .keys.config import TokenOptions
 from .keys.remote import JwksPolicy, RemoteJwks, check_jwks_url, remote_algorithms
+from .settings import ConfigError
 from .tokens import TokenKind, Tokens
 
 EXTENSION_NAME = "medusa_auth.verifier"

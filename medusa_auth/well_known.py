@@ -6,8 +6,8 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.http import quote_etag
 
+from .extension import medusa_auth
 from .keys.material import ALGORITHM_KEY_TYPES
-from .state import auth_state
 
 bp = Blueprint("well_known", __name__, url_prefix="/.well-known")
 
@@ -17,14 +17,14 @@ _CONDITIONAL_HEADERS = frozenset({"HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE"
 @bp.get("/jwks.json")
 def jwks() -> ResponseReturnValue:
     """The public keys, computed once per key set; 304 when the client's ETag still matches."""
-    state = auth_state()
-    document = state.keys.jwks
+    extension = medusa_auth()
+    document = extension.keys.jwks
     if document is None:
         response = jsonify(error="No public key configured")
         response.status_code = 500
         return response
     # Verifiers may cache the set this long (JWKS_MAX_AGE); a new key is published as standby first.
-    max_age = state.jwt.jwks_max_age if state.jwt else 0
+    max_age = extension.jwt.jwks_max_age if extension.jwt else 0
     headers = {"ETag": quote_etag(document.etag), "Cache-Control": f"public, max-age={max_age}"}
     response = Response(document.body, headers=headers, mimetype="application/json")
     # The conditional machinery costs a third of this route; only a conditional request needs it.
@@ -36,7 +36,7 @@ def jwks() -> ResponseReturnValue:
 @bp.get("/openid-configuration")
 def openid_configuration() -> dict[str, object]:
     """Where the keys are and which algorithms sign, for clients that discover rather than configure."""
-    config = auth_state().jwt
+    config = medusa_auth().jwt
     backend_url = config.backend_url if config else ""
     algorithm = config.http.algorithm if config else None
     return {

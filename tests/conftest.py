@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from medusa_auth import create_app
-from medusa_auth.config import ENVIRONMENT_VARIABLES
 from medusa_auth.database import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
+from medusa_auth.settings import ENVIRONMENT_VARIABLES
 
 pytest_plugins = [
     "tests.jwks_fixtures",  # the controllable JWKS endpoint, a movable clock, signers

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from medusa_auth.config import TokenOptions
+from medusa_auth.keys.config import TokenOptions
 from medusa_auth.keys.keyset import SigningKey, algorithm_model
 from medusa_auth.keys.material import PrivateKey, generate_private_key, private_key_pem, public_jwk, to_joserfc_key
 

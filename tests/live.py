@@ -28,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from medusa_auth.config import ENVIRONMENT_VARIABLES
+from medusa_auth.settings import ENVIRONMENT_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -36,9 +36,9 @@ from flask import Flask
 from joserfc.jwk import ECKey, RSAKey
 
 from medusa_auth import clock
+from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.keyset import P256_ORDER, ecdsa_s
 from medusa_auth.keys.material import generate_private_key, private_key_pem
-from medusa_auth.state import auth_state
 from medusa_auth.tokens import InvalidToken, TokenKind
 from tests.test_tokens import DROP, NOW, Issuer, b64, load_private, make_issuer, part, public_pem, unb64
 
@@ -72,7 +72,7 @@ class Target:
     def sign_as(self, kind: TokenKind, claims: dict[str, Any]) -> str:
         """A token of ``kind`` issued by the service itself (validly signed, right key, right kid)."""
         with self.app.app_context():
-            return auth_state().tokens.sign(kind, claims, 3600)
+            return medusa_auth().tokens.sign(kind, claims, 3600)
 
 
 @dataclass(frozen=True)
@@ -560,7 +560,7 @@ def test_token_of_the_wrong_kind_or_spelling_is_refused_where_invite_or_reset_is
     target = make_target(key_type)
     token = build(target)
     with target.app.app_context(), pytest.raises(InvalidToken):
-        auth_state().tokens.verify(token, {expected})
+        medusa_auth().tokens.verify(token, {expected})
 
 
 @pytest.mark.parametrize("kind,claims", [(TokenKind.INVITE, INVITE_CLAIMS), (TokenKind.RESET, RESET_CLAIMS)])
@@ -568,7 +568,7 @@ def test_control_the_service_own_invite_and_reset_tokens_verify(make_target, kin
     for key_type in ("RSA", "EC"):
         target = make_target(key_type)
         with target.app.app_context():
-            assert auth_state().tokens.verify(own_kind(kind, claims)(target), {kind})
+            assert medusa_auth().tokens.verify(own_kind(kind, claims)(target), {kind})
 
 
 # -- what is deliberately not refused -------------------------------------------------------------
@@ -577,7 +577,7 @@ def test_control_the_service_own_invite_and_reset_tokens_verify(make_target, kin
 def test_the_service_signs_es256_with_low_s_only(make_target):
     target = make_target("EC")
     with target.app.app_context():
-        tokens = auth_state().tokens
+        tokens = medusa_auth().tokens
         signatures = [unb64(tokens.issue_auth_token("authid_1", f"user_{n}", {}).split(".")[2]) for n in range(64)]
     assert all(ecdsa_s(s) <= P256_ORDER // 2 for s in signatures)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from medusa_auth.config import get_jwt_config
+from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.tokens import TokenKind, Tokens
 from tests.live import LiveServer, live_server

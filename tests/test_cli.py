@@ -18,8 +18,9 @@ from dotenv import dotenv_values
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from medusa_auth.config import ENVIRONMENT_VARIABLES, get_jwt_config
+from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.material import PRIVATE_JWK_MEMBERS, load_private_pem, private_key_pem, to_joserfc_key
+from medusa_auth.settings import ENVIRONMENT_VARIABLES
 from tests.conftest import PASSWORD
 from tests.test_config import HS_SECRET, one_line, public_pem_of, required_members, rfc7638_thumbprint
 
@@ -148,6 +149,28 @@ def test_keys_generate_twice_to_the_same_file_keeps_the_first_key(tmp_path):
     assert second.returncode != 0
     assert out.read_text() == key
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging file left behind
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--port", "0"],  # the development server refuses like gunicorn does
+        ["routes"],
+        ["users", "create", "--email", "a@example.com", "--password", "correct horse battery"],
+        ["invites", "list"],
+        ["keys", "list"],
+    ],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_only_the_repair_commands_start_on_a_bad_configuration(tmp_path, command):
+    """No key: `keys generate` (above) still works, every other command stops with the one line."""
+    result = flask_cli(tmp_path, *command, COOKIE_SECRET="c" * 40)
+    assert result.returncode != 0
+    naming = [line for line in result.stderr.splitlines() if "JWT_SECRET_KEY is not set" in line]
+    assert naming, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
 
 
 # ---------------------------------------------------------------- keys generate (the test runner)

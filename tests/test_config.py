@@ -21,7 +21,7 @@ from flask import Flask
 from joserfc import jwk, jwt
 
 from medusa_auth import create_app
-from medusa_auth.config import ConfigError, JwtConfig, database_url, get_jwt_config
+from medusa_auth.keys.config import JwtConfig, get_jwt_config
 from medusa_auth.keys.development import (
     DEV_COOKIE_SECRET_FILE,
     DEV_KEY_FILE,
@@ -29,6 +29,8 @@ from medusa_auth.keys.development import (
     development_key_file,
 )
 from medusa_auth.keys.material import load_private_pem, private_key_pem, public_key_pem, to_joserfc_key
+from medusa_auth.settings import ConfigError
+from medusa_auth.settings import sqlalchemy_url as database_url
 
 HS_SECRET = "0123456789abcdef0123456789abcdef"  # exactly 32 bytes
 COOKIE_SECRET = "cookie-secret-" + "c" * 32
@@ -679,7 +681,7 @@ def test_an_environment_variable_reaches_the_app(tmp_path, rsa_pem, monkeypatch)
     monkeypatch.setenv("JWT_ISSUER", "https://from-env.example")
     monkeypatch.setenv("JWT_EXPIRES_IN", "30m")
     app = create_app(app_settings(tmp_path, JWT_SECRET_KEY=rsa_pem))
-    assert app.config["JWT_ISSUER"] == "https://from-env.example"
+    assert app.extensions["medusa_auth"].settings.jwt_environment["JWT_ISSUER"] == "https://from-env.example"
     assert jwt_of(app).http.issuer == "https://from-env.example"
     assert jwt_of(app).http.expires_in == 1800
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, session
 
-from medusa_auth.cookie_sessions import CachedSerializerSessionInterface
+from medusa_auth.sessions import CachedSerializerSessionInterface
 
 
 def add_session_routes(app: Flask) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medusa_auth import create_app
-from medusa_auth.config import ConfigError
+from medusa_auth.settings import ConfigError
 
 ADMIN = "https://admin.example.com"
 STORE = "https://store.example.com"

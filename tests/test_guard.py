@@ -18,8 +18,8 @@ from flask import Flask, g
 from flask.testing import FlaskClient
 
 from medusa_auth import clock
+from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.material import generate_private_key
-from medusa_auth.state import auth_state
 from medusa_auth.tokens import TokenKind
 from tests.conftest import PASSWORD
 
@@ -63,7 +63,7 @@ def request(client: FlaskClient, method: str, path: str, authorization: str | No
 def sign_with_foreign_key(app: Flask) -> str:
     """A well-formed RS256 access token naming the app's kid, signed by a key the app does not hold."""
     with app.app_context():
-        signer = auth_state().keys.signer
+        signer = medusa_auth().keys.signer
     assert signer is not None
     kid = signer.kid
     header = {"alg": "RS256", "typ": "JWT", "kid": kid}
@@ -86,12 +86,12 @@ def sign_with_foreign_key(app: Flask) -> str:
 
 def issue(app: Flask, kind: TokenKind, claims: dict[str, Any], lifetime: int = 3600) -> str:
     with app.app_context():
-        return auth_state().tokens.sign(kind, claims, lifetime)
+        return medusa_auth().tokens.sign(kind, claims, lifetime)
 
 
 def expired_token(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
     with app.app_context():
-        token = auth_state().tokens.issue_auth_token("authid_x", "user_x", {})
+        token = medusa_auth().tokens.issue_auth_token("authid_x", "user_x", {})
     later = claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1
     monkeypatch.setattr(clock, "now", lambda: later)
     return token
@@ -292,7 +292,7 @@ def test_a_valid_token_padded_to_1mb_is_refused(auth, client: FlaskClient):
 def test_a_signed_token_with_a_401_digit_exp_gets_401_not_500(app: Flask, client: FlaskClient, rsa_pem: str):
     """Only the key holder can sign it, but a number JSON allows must still be a refusal, not a crash."""
     with app.app_context():
-        signer = auth_state().keys.signer
+        signer = medusa_auth().keys.signer
     assert signer is not None
     header = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": signer.kid}).encode())
     claims = '{"actor_id":"user_x","actor_type":"user","auth_identity_id":"authid_x","app_metadata":{},"exp":1%s}'

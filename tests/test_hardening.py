@@ -10,12 +10,14 @@ import pytest
 from flask import Flask, Response, g
 
 from medusa_auth import ConfigError, create_app
-from medusa_auth.http_hardening import API_CSP, HSTS, MAX_CONTENT_LENGTH, PAGE_CSP
-from medusa_auth.state import auth_state
+from medusa_auth.extension import medusa_auth
+from medusa_auth.pipeline import API_CSP, HSTS, PAGE_CSP
+from medusa_auth.settings import DEFAULTS
 from tests.conftest import PASSWORD
 from tests.live import free_port
 
 LOGIN = "/auth/user/emailpass"
+MAX_CONTENT_LENGTH = DEFAULTS["MAX_CONTENT_LENGTH"]
 
 
 def every_kind_of_response(app: Flask, client: Any, auth: Any) -> list[Any]:
@@ -166,7 +168,7 @@ def database_down(request, app_factory) -> Flask:
 
 def access_token(app: Flask) -> str:
     with app.app_context():
-        return auth_state().tokens.issue_auth_token("authid_1", "user_1", {})
+        return medusa_auth().tokens.issue_auth_token("authid_1", "user_1", {})
 
 
 def test_routes_that_need_the_database_answer_503_json(database_down, caplog):

@@ -6,8 +6,8 @@ import pytest
 
 from medusa_auth import clock
 from medusa_auth.database import db
+from medusa_auth.extension import medusa_auth
 from medusa_auth.models import AuthIdentity, Invite, User
-from medusa_auth.state import auth_state
 from medusa_auth.tokens import TokenKind
 from tests.conftest import PASSWORD
 from tests.live import free_port
@@ -77,7 +77,7 @@ def test_create_returns_the_invite_with_its_token_and_mails_the_link(client, adm
 def test_the_invite_token_carries_medusas_claims_and_the_configured_lifetime(app, client, admin):
     token = invite_token(client, admin)
     with app.app_context():
-        claims = auth_state().user_tokens.verify(token, {TokenKind.INVITE})
+        claims = medusa_auth().invite_tokens.verify(token, {TokenKind.INVITE})
     assert set(claims) >= {"id", "email", "iat", "exp", "jti"}
     assert claims["exp"] - claims["iat"] == 86400
 
@@ -86,7 +86,7 @@ def test_the_invite_token_carries_medusas_claims_and_the_configured_lifetime(app
 def test_invite_valid_duration_sets_the_lifetime(app, client, admin):
     token = invite_token(client, admin)
     with app.app_context():
-        claims = auth_state().user_tokens.verify(token, {TokenKind.INVITE})
+        claims = medusa_auth().invite_tokens.verify(token, {TokenKind.INVITE})
     assert claims["exp"] - claims["iat"] == 3600
 
 
@@ -298,7 +298,7 @@ def test_accept_takes_only_a_registration_token_as_bearer(app, client, admin, ki
             "garbage": "a.b.c",
             "access": admin["Authorization"].removeprefix("Bearer "),
             "invite": token,
-            "reset": auth_state().tokens.sign(
+            "reset": medusa_auth().tokens.sign(
                 TokenKind.RESET, {"entity_id": INVITEE, "actor_type": "user", "purpose": "reset"}, 900
             ),
         }

@@ -63,7 +63,7 @@ def verifies(app: Flask, token: str) -> bool:
 
 def cli_app(app_factory, **overrides: str | None) -> Flask:
     """An app built as `flask --app wsgi ...` builds it: it starts even on a ring the server would refuse."""
-    with click.Context(click.Command("flask")):
+    with click.Context(click.Group("flask")):
         return app_factory(**{**RING, **overrides})
 
 

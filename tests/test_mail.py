@@ -7,6 +7,7 @@ import time
 import pytest
 
 from medusa_auth import mail
+from medusa_auth.settings import MailSettings, settings_from
 from tests.live import free_port
 from tests.web_fixtures import html_part, text_part
 
@@ -18,9 +19,9 @@ MESSAGE = mail.Mail(
 )
 
 
-def settings_for(mailbox=None, **overrides) -> mail.SmtpSettings:
+def settings_for(mailbox=None, **overrides) -> MailSettings:
     config = {"APP_ENV": "production", **(mailbox.settings() if mailbox else {}), **overrides}
-    return mail.SmtpSettings.from_config(config)
+    return settings_from(config, instance_path="instance").mail
 
 
 def test_a_message_arrives_with_a_text_and_an_html_part(mailbox):

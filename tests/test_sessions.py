@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from medusa_auth import clock
 from medusa_auth.database import db
-from medusa_auth.models import Session, User
+from medusa_auth.models import BrowserSession, User
 from tests.conftest import PASSWORD
 
 SECURE_COOKIE = "__Host-medusa_session"
@@ -90,7 +90,7 @@ def test_session_id_changes_at_sign_in_and_the_old_one_stops_working(app, auth):
 def test_the_database_keeps_only_a_hash_of_the_session_id(app, auth, client):
     value = cookie_value(start_session(client, auth.token()))
     with app.app_context():
-        stored = db.session.execute(db.select(Session.id_hash)).scalar_one()
+        stored = db.session.execute(db.select(BrowserSession.id_hash)).scalar_one()
     assert stored not in value and len(stored) == 64
 
 
@@ -133,7 +133,7 @@ def test_a_session_ends_at_its_absolute_lifetime_even_when_active(app, auth, cli
     monkeypatch.setattr(clock, "now", lambda: now + 1500)
     assert client.get("/admin/users/me").status_code == 401
     with app.app_context():
-        assert db.session.execute(db.select(Session)).first() is None  # deleted on sight
+        assert db.session.execute(db.select(BrowserSession)).first() is None  # deleted on sight
 
 
 def test_a_deleted_user_loses_every_session(app, auth, client):
@@ -213,4 +213,4 @@ def test_abandoned_sessions_are_swept_at_the_next_sign_in(app, auth, monkeypatch
     monkeypatch.setattr(clock, "now", lambda: now + 601)
     start_session(app.test_client(), auth.login())
     with app.app_context():
-        assert len(db.session.execute(db.select(Session)).all()) == 1
+        assert len(db.session.execute(db.select(BrowserSession)).all()) == 1

@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 
 from medusa_auth.auth import throttle
 from medusa_auth.database import db
+from medusa_auth.extension import medusa_auth
 from medusa_auth.rate_limits import RateLimitCounter
-from medusa_auth.state import auth_state
 from tests.conftest import PASSWORD, AuthActions
 
 EMAIL = "victim@example.com"
@@ -196,7 +196,7 @@ def test_an_unreachable_redis_leaves_every_other_route_answering(app: Flask, aut
     assert client.get("/.well-known/jwks.json").status_code == 200
     assert client.get("/health").status_code == 200
     with app.app_context():
-        token = auth_state().tokens.issue_auth_token("authid_1", "user_1", {})
+        token = medusa_auth().tokens.issue_auth_token("authid_1", "user_1", {})
     assert client.get("/admin/users/me", headers=auth.bearer(token)).status_code == 404  # verified; no such user
 
 

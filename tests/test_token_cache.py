@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medusa_auth import clock, token_cache
-from medusa_auth.config import get_jwt_config
+from medusa_auth import clock
+from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.token_cache import MAX_AGE_SECONDS, entry_size
 from medusa_auth.tokens import InvalidToken, TokenKind, Tokens
@@ -142,36 +142,11 @@ def test_a_token_larger_than_the_memory_bound_is_not_cached(tokens: Tokens):
     assert len(tokens.cache) == 0 and tokens.cache.size_bytes == 0
 
 
-def test_forget_user_drops_only_that_users_tokens(tokens: Tokens, monkeypatch: pytest.MonkeyPatch):
-    alice, bob = access_token(tokens, "user_alice"), access_token(tokens, "user_bob")
-    tokens.verify(alice, ACCESS)
-    tokens.verify(bob, ACCESS)
-    token_cache.forget_user("user_alice")
-    assert tokens.cache.get(alice, clock.LEEWAY_SECONDS) is None
-    assert tokens.cache.get(bob, clock.LEEWAY_SECONDS) is not None
-    checked = count_signature_checks(tokens, monkeypatch)
-    tokens.verify(alice, ACCESS)  # still a valid token: verified afresh, not refused by the purge itself
-    assert len(checked) == 1
-
-
-def test_forget_key_drops_the_tokens_of_that_key_in_every_cache(tokens: Tokens, rsa_pem: str, ec_pem: str):
-    other_config = get_jwt_config({"JWT_SECRET_KEY": ec_pem})
-    other = Tokens(KeySet.from_config(other_config), other_config.http)
-    mine, theirs = access_token(tokens), access_token(other)
-    tokens.verify(mine, ACCESS)
-    other.verify(theirs, ACCESS)
-    token_cache.forget_key(tokens.options.keyid)
-    assert len(tokens.cache) == 0 and tokens.cache.size_bytes == 0
-    assert len(other.cache) == 1
-    token_cache.forget_key(other.options.keyid)
-    assert len(other.cache) == 0
-
-
 def test_a_hit_stops_counting_once_its_key_leaves_the_key_set(tokens: Tokens, ec_pem: str):
     token = access_token(tokens)
     tokens.verify(token, ACCESS)
     other_config = get_jwt_config({"JWT_SECRET_KEY": ec_pem})
-    tokens.keys = KeySet.from_config(other_config)  # a key-ring change that forgot to call forget_key
+    tokens.keys = KeySet.from_config(other_config)  # a key-ring refresh without the key
     with pytest.raises(InvalidToken, match="unknown kid"):
         tokens.verify(token, ACCESS)
 

@@ -27,7 +27,7 @@ from joserfc.errors import BadSignatureError, SecurityWarning
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from medusa_auth import clock
-from medusa_auth.config import JwtConfig, get_jwt_config
+from medusa_auth.keys.config import JwtConfig, get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, TokenKind, Tokens

@@ -10,11 +10,11 @@ from flask import Flask, g
 
 from examples.orders_service import create_app as create_orders_app
 from medusa_auth import create_app
-from medusa_auth.config import ConfigError
 from medusa_auth.database import db
 from medusa_auth.errors import SIGNING_UNAVAILABLE_MESSAGE
+from medusa_auth.extension import medusa_auth
 from medusa_auth.models import AuthIdentity
-from medusa_auth.state import auth_state
+from medusa_auth.settings import ConfigError
 from medusa_auth.verifier import JWTVerifier
 from tests.conftest import PASSWORD
 from tests.jwks_fixtures import JwksServer, Signer
@@ -157,7 +157,7 @@ def test_init_app_refuses_a_bad_configuration_with_one_line(settings, variable):
 def issuer_jwks(app: Flask, jwks_server: JwksServer) -> JwksServer:
     """The JWKS endpoint serves exactly what the issuing app publishes."""
     with app.app_context():
-        document = auth_state().keys.jwks
+        document = medusa_auth().keys.jwks
     assert document is not None
     jwks_server.answer.body = document.body
     return jwks_server
@@ -212,7 +212,7 @@ def test_registration_on_a_verifier_only_instance_writes_nothing(verifier_only):
 def test_any_token_issuing_code_on_a_verifier_only_instance_answers_501(verifier_only):
     @verifier_only.get("/issue-something")
     def issue() -> dict[str, str]:
-        return {"token": auth_state().tokens.issue_auth_token("authid_1", "user_1", {})}
+        return {"token": medusa_auth().tokens.issue_auth_token("authid_1", "user_1", {})}
 
     response = verifier_only.test_client().get("/issue-something")
     assert response.status_code == 501

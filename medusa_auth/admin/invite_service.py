@@ -15,10 +15,10 @@ from ..auth.identity_service import PROVIDER, new_identity
 from ..clock import now_datetime
 from ..database import db
 from ..errors import ApiError, invalid_data, not_found, unauthorized
+from ..extension import medusa_auth
 from ..models import AuthIdentity, Invite, User, as_utc, digest, new_id, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
-from ..state import auth_state
 from ..tokens import Claims, ExpiredToken, InvalidToken, TokenKind
 
 INVITE_PAGE = "/app/invite"
@@ -126,7 +126,7 @@ def invite_link(token: str) -> str:
 def pending_invite(token: str) -> Invite:
     """The invite a token opens, if it can still be accepted; a 4xx that says why otherwise."""
     try:
-        claims = auth_state().user_tokens.verify(token, {TokenKind.INVITE})
+        claims = medusa_auth().invite_tokens.verify(token, {TokenKind.INVITE})
     except ExpiredToken:
         raise invalid_data(EXPIRED) from None
     except InvalidToken:
@@ -206,7 +206,7 @@ def _find_by_email(email: str) -> Invite | None:
 
 def _new_token(invite: Invite) -> str:
     """Sign a token for ``invite`` and keep only its jti's hash (the newest token is the only one)."""
-    tokens = auth_state().user_tokens
+    tokens = medusa_auth().invite_tokens
     issued = tokens.issue(TokenKind.INVITE, {"id": invite.id, "email": invite.email}, tokens.options.expires_in)
     invite.jti_hash = digest(issued.jti)
     invite.expires_at = datetime.fromtimestamp(issued.expires_at, UTC)

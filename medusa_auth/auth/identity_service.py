@@ -9,10 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from .. import sessions
 from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
+from ..extension import medusa_auth
 from ..models import AuthIdentity, ProviderIdentity, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
-from ..state import auth_state
 from . import throttle
 
 PROVIDER = "emailpass"
@@ -29,7 +29,7 @@ def find_provider_identity(email: str) -> ProviderIdentity | None:
 
 def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = None) -> str:
     """Medusa's token for an auth identity, read from what the database holds now."""
-    return auth_state().tokens.issue_auth_token(identity.id, identity.user_id, user_metadata or {})
+    return medusa_auth().tokens.issue_auth_token(identity.id, identity.user_id, user_metadata or {})
 
 
 def authenticate(email: str, password: str) -> str:
@@ -41,7 +41,7 @@ def authenticate(email: str, password: str) -> str:
 def check_credentials(email: str, password: str) -> ProviderIdentity:
     """The emailpass identity for the right email and password; one generic 401 for anything else."""
     throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
-    passwords = auth_state().passwords
+    passwords = medusa_auth().passwords
     provider = find_provider_identity(email)
     if provider is None or provider.password_hash is None:
         passwords.burn(password)
@@ -90,7 +90,7 @@ def new_identity(email: str, password: str, user_id: str | None = None) -> AuthI
         ProviderIdentity(
             provider=PROVIDER,
             entity_id=normalize_email(email),
-            password_hash=auth_state().passwords.hash(password),
+            password_hash=medusa_auth().passwords.hash(password),
         )
     )
     db.session.add(identity)

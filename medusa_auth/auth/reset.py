@@ -12,9 +12,9 @@ from .. import mail, sessions
 from ..clock import now_datetime
 from ..database import db
 from ..errors import unauthorized
+from ..extension import medusa_auth
 from ..models import PasswordReset, ProviderIdentity, digest
 from ..security_log import security_event
-from ..state import auth_state
 from ..tokens import Claims, InvalidToken, TokenKind
 from .identity_service import check_new_password, find_provider_identity
 
@@ -29,7 +29,7 @@ def request_reset(identifier: str) -> None:
     if provider is None:
         security_event("reset_requested", known=False)
         return
-    issued = auth_state().tokens.issue(
+    issued = medusa_auth().tokens.issue(
         TokenKind.RESET,
         {"entity_id": provider.entity_id, "actor_type": "user", "purpose": "reset"},
         RESET_LIFETIME_SECONDS,
@@ -60,7 +60,7 @@ def reset_mail(email: str, token: str) -> mail.Mail:
 def verify_reset_token(token: str) -> Claims:
     """The claims of a reset token that is still pending (not used, not replaced); 401 otherwise."""
     try:
-        claims = auth_state().tokens.verify(token, {TokenKind.RESET})
+        claims = medusa_auth().tokens.verify(token, {TokenKind.RESET})
     except InvalidToken:
         raise unauthorized(LINK_NOT_VALID) from None
     if _pending_reset(claims) is None:
@@ -82,7 +82,7 @@ def update_password(claims: Claims, password: str) -> None:
     if getattr(consumed, "rowcount", 0) != 1:  # used, replaced or expired: the DELETE is the atomic check
         db.session.rollback()
         raise unauthorized(LINK_NOT_VALID)
-    provider.password_hash = auth_state().passwords.hash(password)
+    provider.password_hash = medusa_auth().passwords.hash(password)
     user_id = provider.auth_identity.user_id
     ended = sessions.end_all_for_user(user_id) if user_id else 0
     db.session.commit()

@@ -5,9 +5,9 @@ from typing import Any
 from flask import g
 
 from .. import sessions
+from ..extension import medusa_auth
 from ..guard import verify_bearer
 from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
-from ..state import auth_state
 from ..tokens import TokenKind
 from . import bp, identity_service, reset
 
@@ -33,7 +33,7 @@ def refresh() -> dict[str, str]:
 @bp.post("/session")
 def create_session() -> dict[str, Any]:
     """Medusa's cookie session: an access token in, a session cookie out."""
-    claims = verify_bearer(auth_state().tokens, {TokenKind.ACCESS})
+    claims = verify_bearer(medusa_auth().tokens, {TokenKind.ACCESS})
     identity_service.start_session_for(claims)
     return {"user": claims}
 

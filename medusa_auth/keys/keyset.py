@@ -22,7 +22,7 @@ from joserfc.jws import JWSRegistry
 from .material import default_algorithm, public_jwk, thumbprint, to_joserfc_key
 
 if TYPE_CHECKING:
-    from ..config import JwtConfig
+    from .config import JwtConfig
 
 # RFC 9864's fully specified name and RFC 8037's name run the same EdDSA code in joserfc.
 _ALGORITHM_MODEL_NAMES = {"Ed25519": "EdDSA"}

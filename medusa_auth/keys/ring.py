@@ -24,10 +24,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import clock
-from ..config import ConfigError
 from ..database import db
 from ..models import SigningKeyRecord, as_utc
 from ..security_log import security_event
+from ..settings import ConfigError
 from .keyset import JwksDocument, KeySet, SigningKey, VerificationKey, algorithm_model, jwks_document
 from .material import (
     KeyMaterialError,
@@ -40,7 +40,7 @@ from .material import (
 )
 
 if TYPE_CHECKING:
-    from ..config import JwtConfig
+    from .config import JwtConfig
 
 log = logging.getLogger(__name__)
 STANDBY, ACTIVE, RETIRED, REVOKED = "standby", "active", "retired", "revoked"

@@ -1,8 +1,9 @@
-"""Configuration: every variable of the service, read once, checked once.
+"""The JWT part of the configuration: key material parsed once, and the options of each signer.
 
-``get_jwt_config()`` is the guide's ``getJwtConfig`` helper in Python: it reads the environment and
-returns the whole JWT configuration (the http options and the user module's options) as one frozen
-object. Every misconfiguration raises ``ConfigError`` whose message is one line naming the variable.
+``get_jwt_config()`` is the guide's ``getJwtConfig`` helper in Python: it reads the environment (or a
+mapping of the same names: ``Settings.jwt_environment``) and returns the whole JWT configuration, the
+http options and the user module's options, as one frozen object. Every misconfiguration raises
+``ConfigError`` with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -14,14 +15,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
-from dotenv import find_dotenv, load_dotenv
-from flask import Flask
-
-from .keys.development import development_cookie_secret, development_key_file
-from .keys.material import (
+from ..settings import DEFAULTS, ConfigError, http_url, parse_duration, read_secret
+from .material import (
     ALGORITHM_KEY_TYPES,
     PRIVATE_JWK_MEMBERS,
     KeyMaterialError,
@@ -38,68 +34,10 @@ from .keys.material import (
     to_joserfc_key,
     unescape_pem,
 )
-from .keys.remote import PUBLIC_KEY_ALGORITHMS, check_jwks_url
-from .passwords import OWASP_MIN
+from .remote import PUBLIC_KEY_ALGORITHMS, check_jwks_url
 
-OWASP_PASSWORD_HASHING = {f"PASSWORD_HASH_{name.upper()}": value for name, value in OWASP_MIN.items()}
-
-# Every variable the service reads from the environment (SPEC §2), besides Flask's own.
-ENVIRONMENT_VARIABLES = (
-    "APP_ENV",
-    "JWT_SECRET_KEY",
-    "JWT_SECRET_KEY_FILE",
-    "JWT_SECRET_KEY_PASSPHRASE",
-    "JWT_PUBLIC_KEY",
-    "JWT_PUBLIC_KEY_FILE",
-    "JWT_ALGORITHM",
-    "JWT_EXPIRES_IN",
-    "JWT_ISSUER",
-    "JWT_AUDIENCE",
-    "JWT_KEYID",
-    "JWKS_CONTENT",
-    "JWT_EXTRA_PUBLIC_KEYS",
-    "JWT_EXTRA_PUBLIC_KEYS_FILE",
-    "JWT_KEY_ENCRYPTION_KEY",
-    "JWT_KEY_ENCRYPTION_KEY_FILE",
-    "JWT_KEY_REFRESH_SECONDS",
-    "JWKS_MAX_AGE",
-    "JWKS_URL",
-    "MEDUSA_BACKEND_URL",
-    "INVITE_VALID_DURATION",
-    "DATABASE_URL",
-    "COOKIE_SECRET",
-    "COOKIE_SECRET_FILE",
-    "ADMIN_CORS",
-    "AUTH_CORS",
-    "REDIS_URL",
-    "RATELIMIT_KEY_PREFIX",
-    "TRUSTED_PROXIES",
-    "LOG_LEVEL",
-)
-
-DEFAULTS: dict[str, str] = {
-    # Fail closed: a deployment that forgets APP_ENV gets production's checks.
-    "APP_ENV": "production",
-    "JWT_EXPIRES_IN": "1d",
-    "MEDUSA_BACKEND_URL": "http://localhost:9000",
-    "INVITE_VALID_DURATION": "86400",
-    "LOG_LEVEL": "INFO",
-    "JWT_KEY_REFRESH_SECONDS": "30",
-    # How long verifiers may cache the JWKS: the wait between the two steps of a rotation, and how
-    # long a remote verifier may still accept a revoked key.
-    "JWKS_MAX_AGE": "300",
-}
-
-APP_ENVS = ("development", "production", "test")
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _PEM_PUBLIC_BLOCK = re.compile(r"-----BEGIN (?:RSA )?PUBLIC KEY-----.*?-----END (?:RSA )?PUBLIC KEY-----", re.S)
 RESET_TOKEN_SECONDS = 15 * 60
-
-
-class ConfigError(Exception):
-    """A misconfiguration that stops startup; ``str()`` is one line that names the variable."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +68,8 @@ class JwtConfig:
     key_encryption_key: bytes | None = None
     key_refresh_seconds: int = 30
     jwks_max_age: int = 300
+    # JWT_ALGORITHM as asked (None: from the key); a verifier-only instance accepts only it, if set.
+    requested_algorithm: str | None = None
 
     @property
     def can_sign(self) -> bool:
@@ -146,7 +86,7 @@ def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
     env = {**DEFAULTS, **{k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}}
     key_encryption_key = _key_encryption_key(env)
     signing_key, verify_key, algorithm = _read_keys(env)
-    backend_url = _http_url(env, "MEDUSA_BACKEND_URL")
+    backend_url = http_url(env["MEDUSA_BACKEND_URL"], "MEDUSA_BACKEND_URL")
     jwks_url = _jwks_url(env)
     if key_encryption_key is not None and signing_key is not None:
         raise ConfigError(
@@ -181,31 +121,8 @@ def get_jwt_config(environ: Mapping[str, str] | None = None) -> JwtConfig:
         key_encryption_key=key_encryption_key,
         key_refresh_seconds=parse_duration(env["JWT_KEY_REFRESH_SECONDS"], "JWT_KEY_REFRESH_SECONDS"),
         jwks_max_age=parse_duration(env["JWKS_MAX_AGE"], "JWKS_MAX_AGE"),
+        requested_algorithm=env.get("JWT_ALGORITHM"),
     )
-
-
-def parse_duration(value: str, variable: str) -> int:
-    """``1d``, ``12h``, ``30m``, ``900s``, ``2w`` or plain seconds, as jsonwebtoken's expiresIn reads them."""
-    match = _DURATION.match(value)
-    if not match or int(match.group(1)) == 0:
-        raise ConfigError(f"{variable}={value!r} is not a duration: use seconds or 1d, 12h, 30m, 900s")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-
-
-def read_secret(env: Mapping[str, str], variable: str) -> str | None:
-    """A value given directly or through ``<variable>_FILE`` (Docker secrets), not both."""
-    direct, path = env.get(variable), env.get(f"{variable}_FILE")
-    if direct and path:
-        raise ConfigError(f"{variable} and {variable}_FILE are both set: keep one")
-    if path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().strip()
-        except OSError as exc:
-            raise ConfigError(f"{variable}_FILE={path!r} cannot be read: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{variable}_FILE={path!r} is not a text file (a PEM is expected)") from exc
-    return direct
 
 
 def _read_keys(env: Mapping[str, str]) -> tuple[PrivateKey | bytes | None, PublicKey | bytes | None, str]:
@@ -319,18 +236,10 @@ def _jwks_content(env: Mapping[str, str]) -> bytes | None:
     return content.encode()
 
 
-def _http_url(env: Mapping[str, str], variable: str) -> str:
-    value = env[variable].rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{variable}={value!r} is not an http(s) URL")
-    return value
-
-
 def _jwks_url(env: Mapping[str, str]) -> str | None:
     if not env.get("JWKS_URL"):
         return None
-    url = _http_url(env, "JWKS_URL")
+    url = http_url(env["JWKS_URL"], "JWKS_URL")
     try:
         return check_jwks_url(url)
     except ValueError as exc:
@@ -345,83 +254,3 @@ def describe_key(config: JwtConfig) -> str:
     kind = key_type_name(config.verify_key) if config.verify_key is not None else "remote JWKS"
     role = "signs and verifies" if config.can_sign else "verifies only"
     return f"{config.http.algorithm} ({kind}) kid={config.http.keyid} {role}"
-
-
-def configure_app(app: Flask, test_config: Mapping[str, Any] | None) -> None:
-    """Layer the settings: defaults, then instance/config.py, then the environment, then ``test_config``.
-
-    The environment includes a ``.env`` file (python-dotenv, never overriding real variables), except
-    under ``test_config``, whose tests must not see a developer's .env.
-    """
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_mapping(OWASP_PASSWORD_HASHING)
-    app.config.from_pyfile("config.py", silent=True)
-    if test_config is None:
-        load_dotenv(find_dotenv(usecwd=True), override=False)
-    app.config.from_mapping({name: os.environ[name] for name in _environment_names() if os.environ.get(name)})
-    if test_config is not None:
-        app.config.from_mapping(test_config)
-    _derive_settings(app)
-
-
-def _environment_names() -> list[str]:
-    return [*ENVIRONMENT_VARIABLES, *(name for name in os.environ if name.startswith("MAIL_"))]
-
-
-def _derive_settings(app: Flask) -> None:
-    env = app.config["APP_ENV"]
-    if env not in APP_ENVS:
-        raise ConfigError(f"APP_ENV={env!r} must be one of {', '.join(APP_ENVS)}")
-    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
-        app.config.get("DATABASE_URL") or f"sqlite:///{os.path.join(app.instance_path, 'medusa_auth.sqlite3')}"
-    )
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # Several gunicorn workers share the file: wait for a lock instead of failing at once.
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
-    if env == "development" and not any(app.config.get(n) for n in _KEY_SOURCES):
-        app.config["JWT_SECRET_KEY_FILE"] = development_key_file(app.instance_path)
-    cookie_secret = read_secret(app.config, "COOKIE_SECRET")
-    if not cookie_secret and env != "production":
-        cookie_secret = development_cookie_secret(app.instance_path)
-    app.config["SECRET_KEY"] = cookie_secret
-    _check_network_settings(app)
-
-
-# Schemes of the Redis storages that limits (Flask-Limiter's storage layer) knows.
-_REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
-_MAX_TRUSTED_PROXIES = 5
-
-
-def _check_network_settings(app: Flask) -> None:
-    """REDIS_URL and TRUSTED_PROXIES; the Redis URL may hold a password, so errors never echo it."""
-    redis_url = app.config.get("REDIS_URL")
-    if redis_url and urlsplit(str(redis_url)).scheme not in _REDIS_SCHEMES:
-        raise ConfigError(f"REDIS_URL must be a Redis URL ({', '.join(s + '://' for s in _REDIS_SCHEMES)})")
-    proxies = str(app.config.get("TRUSTED_PROXIES") or "0").strip()
-    if not proxies.isdigit() or int(proxies) > _MAX_TRUSTED_PROXIES:
-        raise ConfigError(
-            f"TRUSTED_PROXIES={proxies!r} must be how many proxies stand in front, 0 to {_MAX_TRUSTED_PROXIES}"
-        )
-    app.config["TRUSTED_PROXIES"] = int(proxies)
-
-
-def check_required_settings(app: Flask) -> None:
-    """What a server cannot run without; checked apart from layering so the CLI can still start."""
-    if not app.config.get("SECRET_KEY"):
-        raise ConfigError("COOKIE_SECRET is not set: it signs session cookies and is required in production")
-
-
-_KEY_SOURCES = ("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "JWKS_URL")
-
-
-def database_url(url: str) -> str:
-    """SQLAlchemy URL; plain ``postgres://`` and ``postgresql://`` URLs get the psycopg 3 driver."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def jwt_environment(app: Flask) -> dict[str, str]:
-    """The app's layered settings as the environment mapping that ``get_jwt_config`` reads."""
-    return {name: str(app.config[name]) for name in ENVIRONMENT_VARIABLES if app.config.get(name) not in (None, "")}

@@ -1,0 +1,138 @@
+"""``MedusaAuth``: the one extension object. It builds, once at startup, what requests only read:
+the key source, the token issuers, the password hasher and the throttle's limiter.
+
+Request code reaches them one way, ``medusa_auth()`` (the current app's extension), the way
+Flask-Security-Too and Flask-Limiter keep theirs in ``app.extensions``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from .database import db, migrate
+from .keys.config import JwtConfig, TokenOptions, describe_key, get_jwt_config
+from .keys.development import development_cookie_secret, development_key_file
+from .keys.keyset import KeySet, KeySource
+from .keys.remote import RemoteJwks, remote_algorithms
+from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
+from .passwords import Passwords
+from .rate_limits import init_limiter
+from .settings import ConfigError, Settings, check_server_settings
+from .tokens import Tokens
+
+log = logging.getLogger(__name__)
+
+EXTENSION_NAME = "medusa_auth"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_UNCONFIGURED = TokenOptions(algorithm="", keyid="", issuer=None, audience=(), expires_in=0)
+
+
+class MedusaAuth:
+    """What an app builds once from its ``Settings`` and reads on every request."""
+
+    settings: Settings
+    jwt: JwtConfig | None  # None only when a repair command runs on a configuration the server refuses
+    keys: KeySource  # a static KeySet, the managed ring refreshing itself, or a remote JWKS
+    tokens: Tokens  # access, registration and reset tokens: the http options
+    invite_tokens: Tokens  # invite tokens: the user module's options (INVITE_VALID_DURATION), the same keys
+    passwords: Passwords
+    sealer: KeySealer | None  # set when the managed key ring is in use
+    config_error: str | None  # why the server would refuse to start (repair commands still run)
+
+    def __init__(self, app: Flask | None = None, settings: Settings | None = None):
+        if app is not None and settings is not None:
+            self.init_app(app, settings)
+
+    def init_app(self, app: Flask, settings: Settings) -> None:
+        """Bind to ``app``: Flask's own settings, the database, then keys, issuers, hasher and throttle."""
+        self.settings = settings
+        self.config_error = None
+        app.extensions[EXTENSION_NAME] = self
+        app.config.update(settings.flask_config(self._cookie_secret(settings)))
+        db.init_app(app)
+        migrate.init_app(app, db, directory=str(MIGRATIONS))
+        hashing = settings.password_hashing
+        self.passwords = Passwords(hashing.time_cost, hashing.memory_cost, hashing.parallelism)
+        try:
+            check_server_settings(settings)
+            self.jwt = get_jwt_config(self._jwt_environment(settings))
+            self.keys, self.sealer = self._key_source(app, self.jwt)
+        except ConfigError as error:
+            if not repair_command_may_start():
+                raise
+            # `keys generate`, `jwks export` and `db` exist to fix the configuration, so they still start.
+            log.warning("configuration error: %s (the server will not start until it is fixed)", error)
+            self.config_error = str(error)
+            self.jwt, self.keys, self.sealer = None, KeySet(None, (), None), None
+        else:
+            log.info("keys: %s", describe_key(self.jwt))
+        options = self.jwt.http if self.jwt is not None else _UNCONFIGURED
+        self.tokens = Tokens(self.keys, options)
+        self.invite_tokens = Tokens(self.keys, self.jwt.user_module if self.jwt is not None else options)
+        init_limiter(app, settings.throttle)
+
+    @property
+    def backend_url(self) -> str:
+        """MEDUSA_BACKEND_URL: the base of every link we mail (never the request's Host header)."""
+        return self.settings.backend_url
+
+    def require_configuration(self) -> None:
+        """For commands that need a working configuration: the one line, as a CLI error."""
+        if self.config_error is not None:
+            raise click.ClickException(self.config_error)
+
+    @staticmethod
+    def _cookie_secret(settings: Settings) -> str | None:
+        if settings.cookie_secret or settings.app_env == "production":
+            return settings.cookie_secret
+        return development_cookie_secret(settings.instance_path)
+
+    @staticmethod
+    def _jwt_environment(settings: Settings) -> dict[str, str]:
+        """The asked-for JWT variables; in development with no key at all, a key generated into instance/."""
+        environment = dict(settings.jwt_environment)
+        if settings.wants_development_key:
+            environment["JWT_SECRET_KEY_FILE"] = development_key_file(settings.instance_path)
+        return environment
+
+    @staticmethod
+    def _key_source(app: Flask, config: JwtConfig) -> tuple[KeySource, KeySealer | None]:
+        """The guide's static keys, the managed ring (checked now, so a bad ring stops the server), or a JWKS."""
+        if config.key_encryption_key is not None:
+            sealer = KeySealer(config.key_encryption_key)
+            ring = RefreshingKeySet(lambda: load_keyset(sealer, config), config.key_refresh_seconds)
+            if not repair_command_may_start():
+                with app.app_context():
+                    try:
+                        check_ring(ring)
+                    except ConfigError:
+                        db.engine.dispose()  # this app is abandoned: close what the check opened
+                        raise
+            return ring, sealer
+        if config.verify_key is not None or config.jwks_url is None:
+            if config.jwks_url is not None:
+                log.warning("JWKS_URL is ignored: this instance holds its own keys and verifies with them")
+            return KeySet.from_config(config), None
+        # A verifier-only instance; an issuer never fetches its own JWKS.
+        return RemoteJwks(config.jwks_url, algorithms=remote_algorithms(config.requested_algorithm)), None
+
+
+def medusa_auth() -> MedusaAuth:
+    """The current app's extension: the one way request code reaches keys, tokens, passwords and settings."""
+    extension: MedusaAuth = current_app.extensions[EXTENSION_NAME]
+    return extension
+
+
+def repair_command_may_start() -> bool:
+    """Whether the app is being loaded for a command (resolving ``flask <group> ...``), not to serve.
+
+    ``flask run``, ``flask shell`` and ``flask routes`` load the app inside their own command, so
+    they refuse a bad configuration like gunicorn does; app commands that need a working
+    configuration refuse through ``require_configuration``.
+    """
+    context = click.get_current_context(silent=True)
+    return context is not None and isinstance(context.command, click.Group)

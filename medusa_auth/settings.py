@@ -1,0 +1,379 @@
+"""Settings: the layered configuration read once into one frozen ``Settings``.
+
+Layers, last wins: defaults → ``instance/config.py`` → the environment (and a ``.env`` file, never
+overriding real variables, and not under ``test_config``) → ``test_config``. ``Settings`` records what
+was asked for; what the service builds from it (keys, token issuers, the throttle) is built once by the
+extension (``extension.py``), and key material is parsed under ``keys/`` (``keys/config.py``).
+
+Every misconfiguration raises ``ConfigError``, whose message is one line that names the variable.
+This module imports nothing of the service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import find_dotenv, load_dotenv
+from flask import Config
+
+
+class ConfigError(Exception):
+    """A misconfiguration that stops startup; ``str()`` is one line that names the variable."""
+
+
+# Every variable the service reads from the environment (SPEC §2), besides Flask's own and MAIL_*.
+ENVIRONMENT_VARIABLES = (
+    "APP_ENV",
+    "JWT_SECRET_KEY",
+    "JWT_SECRET_KEY_FILE",
+    "JWT_SECRET_KEY_PASSPHRASE",
+    "JWT_PUBLIC_KEY",
+    "JWT_PUBLIC_KEY_FILE",
+    "JWT_ALGORITHM",
+    "JWT_EXPIRES_IN",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_KEYID",
+    "JWKS_CONTENT",
+    "JWT_EXTRA_PUBLIC_KEYS",
+    "JWT_EXTRA_PUBLIC_KEYS_FILE",
+    "JWT_KEY_ENCRYPTION_KEY",
+    "JWT_KEY_ENCRYPTION_KEY_FILE",
+    "JWT_KEY_REFRESH_SECONDS",
+    "JWKS_MAX_AGE",
+    "JWKS_URL",
+    "MEDUSA_BACKEND_URL",
+    "INVITE_VALID_DURATION",
+    "DATABASE_URL",
+    "COOKIE_SECRET",
+    "COOKIE_SECRET_FILE",
+    "ADMIN_CORS",
+    "AUTH_CORS",
+    "REDIS_URL",
+    "RATELIMIT_KEY_PREFIX",
+    "TRUSTED_PROXIES",
+    "LOG_LEVEL",
+)
+# The variables ``get_jwt_config`` reads: the guide's, plus the key ring's and the JWKS's.
+JWT_VARIABLES = tuple(
+    name for name in ENVIRONMENT_VARIABLES if name.startswith(("JWT_", "JWKS_")) or name in ("MEDUSA_BACKEND_URL",)
+) + ("INVITE_VALID_DURATION",)
+
+# OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+OWASP_MIN = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+
+DEFAULTS: dict[str, Any] = {
+    # Fail closed: a deployment that forgets APP_ENV gets production's checks.
+    "APP_ENV": "production",
+    "JWT_EXPIRES_IN": "1d",
+    "MEDUSA_BACKEND_URL": "http://localhost:9000",
+    "INVITE_VALID_DURATION": "86400",
+    "LOG_LEVEL": "INFO",
+    "JWT_KEY_REFRESH_SECONDS": "30",
+    # How long verifiers may cache the JWKS: the wait between the two steps of a rotation, and how
+    # long a remote verifier may still accept a revoked key.
+    "JWKS_MAX_AGE": "300",
+    "SESSION_IDLE_SECONDS": 30 * 60,
+    "SESSION_ABSOLUTE_SECONDS": 12 * 60 * 60,
+    # Request bodies here are a few small JSON fields; anything larger is refused with 413 before parsing.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    **{f"PASSWORD_HASH_{name.upper()}": value for name, value in OWASP_MIN.items()},
+}
+
+APP_ENVS = ("development", "production", "test")
+DEFAULT_RATELIMIT_KEY_PREFIX = "medusa_auth"
+MAX_TRUSTED_PROXIES = 5
+# Schemes of the Redis storages that ``limits`` knows.
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
+# URL area -> the variable that lists the origins allowed to call it from a browser, with credentials.
+CORS_VARIABLES = {"/admin": "ADMIN_CORS", "/auth": "AUTH_CORS"}
+# Key sources: with none of them, development generates a key into instance/.
+KEY_SOURCES = ("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "JWKS_URL")
+_KEY_RING = ("JWT_KEY_ENCRYPTION_KEY", "JWT_KEY_ENCRYPTION_KEY_FILE")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Browser sessions: lifetimes, and whether cookies are Secure with the ``__Host-`` prefix."""
+
+    idle_seconds: int
+    absolute_seconds: int
+    secure_cookies: bool
+
+
+@dataclass(frozen=True)
+class PasswordHashing:
+    """argon2id's parameters (the OWASP minimum unless raised)."""
+
+    time_cost: int
+    memory_cost: int
+    parallelism: int
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """The ``MAIL_*`` settings; without a server, development writes mail to the log."""
+
+    server: str | None
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool
+    sender: str
+    development: bool
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    """Where the login-throttling counters live: Redis when ``redis_url`` is set, else the database."""
+
+    redis_url: str | None
+    key_prefix: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its configuration, checked, as it was asked for."""
+
+    app_env: str
+    instance_path: str
+    backend_url: str  # MEDUSA_BACKEND_URL without a trailing slash: the base of every link we mail
+    database_url: str  # the SQLAlchemy URL
+    cookie_secret: str | None  # None: generated into instance/ outside production; production refuses
+    sessions: SessionSettings
+    cors_origins: Mapping[str, tuple[str, ...]]  # URL prefix -> origins allowed with credentials
+    trusted_proxies: int
+    password_hashing: PasswordHashing
+    mail: MailSettings
+    throttle: ThrottleSettings
+    max_content_length: int
+    log_level: str
+    # The JWT and JWKS variables as asked for, the mapping ``get_jwt_config`` reads.
+    jwt_environment: Mapping[str, str]
+    # Further settings for Flask and its extensions (TESTING, SQLALCHEMY_ENGINE_OPTIONS, WTF_*, ...).
+    flask_extras: Mapping[str, Any]
+
+    @property
+    def development(self) -> bool:
+        return self.app_env == "development"
+
+    @property
+    def backend_origin(self) -> str:
+        parts = urlsplit(self.backend_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def wants_development_key(self) -> bool:
+        """Development with no key source at all: a key is generated into instance/ (``make run``)."""
+        asked = self.jwt_environment
+        return self.development and not any(asked.get(name) for name in (*KEY_SOURCES, *_KEY_RING))
+
+    def flask_config(self, cookie_secret: str | None) -> dict[str, Any]:
+        """The keys Flask and its extensions read, derived from these settings (set once at startup)."""
+        engine_options = dict(self.flask_extras.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        # SQL parameters (password hashes, emails) never reach a log line or an exception message.
+        engine_options.setdefault("hide_parameters", True)
+        if self.database_url.startswith("sqlite"):
+            # Several gunicorn workers share the file: wait for a lock instead of failing at once.
+            engine_options.setdefault("connect_args", {"timeout": 15})
+        return {
+            **self.flask_extras,
+            "SECRET_KEY": cookie_secret,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            # Flask's own cookie holds only the CSRF token of the pages.
+            "SESSION_COOKIE_NAME": cookie_name("medusa_csrf", self.sessions.secure_cookies),
+            "SESSION_COOKIE_SECURE": self.sessions.secure_cookies,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_PATH": "/",
+            "SESSION_COOKIE_DOMAIN": None,
+        }
+
+
+def cookie_name(basename: str, secure: bool) -> str:
+    """__Host-: the browser accepts it only Secure, Path=/, with no Domain, so no subdomain can plant it."""
+    return f"__Host-{basename}" if secure else basename
+
+
+def layered_config(instance_path: str, test_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults, then instance/config.py, then the environment (.env included), then ``test_config``."""
+    layered = Config(instance_path, DEFAULTS)
+    layered.from_pyfile("config.py", silent=True)
+    if test_config is None:
+        load_dotenv(find_dotenv(usecwd=True), override=False)
+    names = [*ENVIRONMENT_VARIABLES, *(name for name in os.environ if name.startswith("MAIL_"))]
+    layered.update({name: os.environ[name] for name in names if os.environ.get(name)})
+    if test_config is not None:
+        layered.update(test_config)
+    return dict(layered)
+
+
+def load_settings(instance_path: str, test_config: Mapping[str, Any] | None = None) -> Settings:
+    """The checked settings; ``ConfigError`` for a value that cannot be read."""
+    return settings_from(layered_config(instance_path, test_config), instance_path)
+
+
+def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
+    """``Settings`` from one layered mapping of names to values (defaults filled in)."""
+    values = {**DEFAULTS, **{name: value for name, value in config.items() if value is not None and value != ""}}
+    app_env = str(values.get("APP_ENV", "production"))
+    if app_env not in APP_ENVS:
+        raise ConfigError(f"APP_ENV={app_env!r} must be one of {', '.join(APP_ENVS)}")
+    backend_url = http_url(str(values.get("MEDUSA_BACKEND_URL", DEFAULTS["MEDUSA_BACKEND_URL"])), "MEDUSA_BACKEND_URL")
+    database = values.get("DATABASE_URL") or f"sqlite:///{os.path.join(instance_path, 'medusa_auth.sqlite3')}"
+    return Settings(
+        app_env=app_env,
+        instance_path=instance_path,
+        backend_url=backend_url,
+        database_url=sqlalchemy_url(str(database)),
+        cookie_secret=read_secret(values, "COOKIE_SECRET"),
+        sessions=SessionSettings(
+            idle_seconds=_whole_number(values, "SESSION_IDLE_SECONDS"),
+            absolute_seconds=_whole_number(values, "SESSION_ABSOLUTE_SECONDS"),
+            secure_cookies=app_env != "development",
+        ),
+        cors_origins=MappingProxyType(
+            {prefix: parse_origins(values.get(variable), variable) for prefix, variable in CORS_VARIABLES.items()}
+        ),
+        trusted_proxies=_trusted_proxies(values),
+        password_hashing=PasswordHashing(
+            **{name: _whole_number(values, f"PASSWORD_HASH_{name.upper()}") for name in OWASP_MIN}
+        ),
+        mail=_mail(values, app_env),
+        throttle=_throttle(values),
+        max_content_length=_whole_number(values, "MAX_CONTENT_LENGTH"),
+        log_level=str(values.get("LOG_LEVEL", "INFO")).upper(),
+        jwt_environment=MappingProxyType({name: str(values[name]) for name in JWT_VARIABLES if name in values}),
+        flask_extras=MappingProxyType({k: v for k, v in values.items() if k not in _READ_HERE and k.isupper()}),
+    )
+
+
+def check_server_settings(settings: Settings) -> None:
+    """What a server cannot run without; apart from reading, so the repair commands still start."""
+    if not settings.cookie_secret and settings.app_env == "production":
+        raise ConfigError("COOKIE_SECRET is not set: it signs session cookies and is required in production")
+
+
+def parse_duration(value: str, variable: str) -> int:
+    """``1d``, ``12h``, ``30m``, ``900s``, ``2w`` or plain seconds, as jsonwebtoken's expiresIn reads them."""
+    match = _DURATION.match(value)
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"{variable}={value!r} is not a duration: use seconds or 1d, 12h, 30m, 900s")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def read_secret(env: Mapping[str, Any], variable: str) -> str | None:
+    """A value given directly or through ``<variable>_FILE`` (Docker secrets), not both."""
+    direct, path = env.get(variable) or None, env.get(f"{variable}_FILE") or None
+    if direct and path:
+        raise ConfigError(f"{variable} and {variable}_FILE are both set: keep one")
+    if path:
+        try:
+            with open(str(path), encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"{variable}_FILE={path!r} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{variable}_FILE={path!r} is not a text file (a PEM is expected)") from exc
+    return str(direct) if direct is not None else None
+
+
+def http_url(value: str, variable: str) -> str:
+    """An http(s) URL without its trailing slash."""
+    value = value.rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable}={value!r} is not an http(s) URL")
+    return value
+
+
+def parse_origins(value: str | None, variable: str) -> tuple[str, ...]:
+    """Comma-separated ``scheme://host[:port]`` origins; a wildcard is refused (it would carry cookies)."""
+    origins = []
+    for item in (value or "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise ConfigError(f"{variable}: {origin!r} is not an origin like https://admin.example.com")
+        origins.append(origin)
+    return tuple(origins)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy URL; plain ``postgres://`` and ``postgresql://`` URLs get the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _whole_number(values: Mapping[str, Any], variable: str) -> int:
+    value = str(values[variable]).strip()
+    if not value.isascii() or not value.isdigit():
+        raise ConfigError(f"{variable}={value!r} must be a whole number")
+    return int(value)
+
+
+def _trusted_proxies(values: Mapping[str, Any]) -> int:
+    proxies = str(values.get("TRUSTED_PROXIES", "0")).strip()
+    if not proxies.isascii() or not proxies.isdigit() or int(proxies) > MAX_TRUSTED_PROXIES:
+        raise ConfigError(
+            f"TRUSTED_PROXIES={proxies!r} must be how many proxies stand in front, 0 to {MAX_TRUSTED_PROXIES}"
+        )
+    return int(proxies)
+
+
+def _throttle(values: Mapping[str, Any]) -> ThrottleSettings:
+    """REDIS_URL may hold a password, so an error never echoes it."""
+    redis_url = values.get("REDIS_URL")
+    if redis_url and urlsplit(str(redis_url)).scheme not in REDIS_SCHEMES:
+        raise ConfigError(f"REDIS_URL must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+    prefix = str(values.get("RATELIMIT_KEY_PREFIX") or DEFAULT_RATELIMIT_KEY_PREFIX)
+    return ThrottleSettings(redis_url=str(redis_url) if redis_url else None, key_prefix=prefix)
+
+
+def _mail(values: Mapping[str, Any], app_env: str) -> MailSettings:
+    use_tls = str(values.get("MAIL_USE_TLS", "")).strip().lower() in _TRUE
+    port = str(values.get("MAIL_PORT") or (587 if use_tls else 25))
+    if not port.isascii() or not port.isdigit():
+        raise ConfigError(f"MAIL_PORT={port!r} must be a port number")
+    return MailSettings(
+        server=values.get("MAIL_SERVER") or None,
+        port=int(port),
+        username=values.get("MAIL_USERNAME") or None,
+        password=values.get("MAIL_PASSWORD") or None,
+        use_tls=use_tls,
+        sender=values.get("MAIL_FROM") or "medusa-auth@localhost",
+        development=app_env == "development",
+    )
+
+
+# Names this module turns into Settings; every other upper-case name passes to Flask as it is.
+_READ_HERE = frozenset(
+    {
+        *ENVIRONMENT_VARIABLES,
+        "SESSION_IDLE_SECONDS",
+        "SESSION_ABSOLUTE_SECONDS",
+        "MAX_CONTENT_LENGTH",
+        "MAIL_SERVER",
+        "MAIL_PORT",
+        "MAIL_USERNAME",
+        "MAIL_PASSWORD",
+        "MAIL_USE_TLS",
+        "MAIL_FROM",
+        *(f"PASSWORD_HASH_{name.upper()}" for name in OWASP_MIN),
+    }
+)
