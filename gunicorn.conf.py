@@ -5,8 +5,8 @@ import os
 
 import gunicorn.util
 
-from medusa_auth.errors import error_type
 from medusa_auth.database import db
+from medusa_auth.errors import error_type
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '9000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
