@@ -2,13 +2,33 @@
 
 from typing import Any
 
-from flask import g, request
+from flask import Blueprint, g, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
 from ..errors import invalid_data
 from ..request_data import MAX_EMAIL_LENGTH, int_arg, json_object, string_field
-from . import bp, invite_service, user_service
+from . import invite_service, user_service
 
 MAX_NAME_LENGTH = 255
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+class InviteIdConverter(BaseConverter):
+    """An invite id: one path segment, never ``accept``, so /admin/invites/accept is only the accept route.
+
+    Without it GET and DELETE /admin/invites/accept would reach the ``<invite_id>`` views, and OPTIONS
+    would advertise methods the accept operation does not have.
+    """
+
+    regex = r"(?!accept$)[^/]+"
+
+
+@bp.record_once
+def _register_converters(state: BlueprintSetupState) -> None:
+    # Recorded before the routes below are, so the converter exists when their rules are added.
+    state.app.url_map.converters["invite_id"] = InviteIdConverter
 
 
 @bp.get("/users/me")

@@ -1,9 +1,5 @@
-"""The /auth blueprint: Medusa's sign-in, registration, refresh, session and password routes."""
+"""The /auth blueprint (routes.py): Medusa's sign-in, registration, refresh, session and password routes."""
 
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-from . import routes  # noqa: E402,F401  (registers the routes on bp)
+from .routes import bp
 
 __all__ = ["bp"]

@@ -2,14 +2,16 @@
 
 from typing import Any
 
-from flask import g
+from flask import Blueprint, g
 
 from .. import sessions
 from ..extension import medusa_auth
 from ..guard import verify_bearer
 from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
 from ..tokens import TokenKind
-from . import bp, identity_service, reset
+from . import identity_service, reset
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
 @bp.post("/user/emailpass")

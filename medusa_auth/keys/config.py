@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..settings import DEFAULTS, ConfigError, http_url, parse_duration, read_secret
 from .material import (
     ALGORITHM_KEY_TYPES,
+    MIN_HMAC_SECRET_BYTES,
     PRIVATE_JWK_MEMBERS,
     KeyMaterialError,
     PrivateKey,
@@ -168,8 +169,10 @@ def _parse_signing_key(secret: str, passphrase: str | None, requested: str | Non
                 f"JWT_ALGORITHM={requested} needs a PEM private key in JWT_SECRET_KEY, not a plain secret"
             )
         raw = secret.encode()
-        if len(raw) < 32:
-            raise ConfigError("JWT_SECRET_KEY: an HS256 secret needs at least 32 bytes (RFC 7518 §3.2)")
+        if len(raw) < MIN_HMAC_SECRET_BYTES:
+            raise ConfigError(
+                f"JWT_SECRET_KEY: an HS256 secret needs at least {MIN_HMAC_SECRET_BYTES} bytes (RFC 7518 §3.2)"
+            )
         return raw
     if requested and requested.startswith("HS"):
         raise ConfigError(

@@ -19,13 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from joserfc.jwk import Key
 from joserfc.jws import JWSRegistry
 
-from .material import default_algorithm, public_jwk, thumbprint, to_joserfc_key
+from .material import ALGORITHMS, default_algorithm, public_jwk, thumbprint, to_joserfc_key
 
 if TYPE_CHECKING:
     from .config import JwtConfig
 
-# RFC 9864's fully specified name and RFC 8037's name run the same EdDSA code in joserfc.
-_ALGORITHM_MODEL_NAMES = {"Ed25519": "EdDSA"}
 # The order n of P-256: an ES256 signature (r, s) also verifies as (r, n - s), so each token has two spellings.
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -160,7 +158,7 @@ class KeySet:
 
 def algorithm_model(algorithm: str) -> Any:
     """joserfc's implementation of a JWS algorithm, looked up once per key."""
-    return JWSRegistry.algorithms[_ALGORITHM_MODEL_NAMES.get(algorithm, algorithm)]
+    return JWSRegistry.algorithms[ALGORITHMS[algorithm].joserfc_name]
 
 
 def jwks_document(public_keys: list[dict[str, Any]]) -> JwksDocument | None:

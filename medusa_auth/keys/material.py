@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -152,15 +153,32 @@ def private_key_pem(key: PrivateKey, passphrase: str | None = None) -> str:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
 
 
-# Which key each supported algorithm takes; "EdDSA" and RFC 9864's "Ed25519" name the same thing here.
-ALGORITHM_KEY_TYPES: dict[str, str] = {
-    "RS256": "RSA",
-    "PS256": "RSA",
-    "ES256": "EC P-256",
-    "EdDSA": "Ed25519",
-    "Ed25519": "Ed25519",
-    "HS256": "secret",
+@dataclass(frozen=True)
+class Algorithm:
+    """What one JWS algorithm needs and is called, in every place that asks."""
+
+    key_type: str  # the key it takes, as key_type_name() names keys: "RSA", "EC P-256", "Ed25519", "secret"
+    generated_as: str | None  # generate_private_key()'s kind for a new key of it (None: no key pair)
+    jwk_type: tuple[str, str | None]  # (kty, crv) of its JWK
+    joserfc_name: str  # the implementation in joserfc's registry
+
+
+# Every supported algorithm, the one table of them; "EdDSA" and RFC 9864's "Ed25519" run the same code,
+# and the first algorithm listed for a key type is that type's default.
+ALGORITHMS: dict[str, Algorithm] = {
+    "RS256": Algorithm("RSA", "RSA", ("RSA", None), "RS256"),
+    "PS256": Algorithm("RSA", "RSA", ("RSA", None), "PS256"),
+    "ES256": Algorithm("EC P-256", "EC", ("EC", "P-256"), "ES256"),
+    "EdDSA": Algorithm("Ed25519", "Ed25519", ("OKP", "Ed25519"), "EdDSA"),
+    "Ed25519": Algorithm("Ed25519", "Ed25519", ("OKP", "Ed25519"), "EdDSA"),
+    "HS256": Algorithm("secret", None, ("oct", None), "HS256"),
 }
+ALGORITHM_KEY_TYPES: dict[str, str] = {name: algorithm.key_type for name, algorithm in ALGORITHMS.items()}
+
+
+def default_algorithm_for_jwk(kty: Any, crv: Any) -> str | None:
+    """The algorithm a JWK without ``alg`` is used with: RS256, ES256 or EdDSA by its type."""
+    return next((name for name, algorithm in ALGORITHMS.items() if algorithm.jwk_type == (kty, crv)), None)
 
 
 def key_type_name(key: PrivateKey | PublicKey | bytes) -> str:

@@ -35,6 +35,7 @@ from .material import (
     KeyMaterialError,
     PublicKey,
     check_algorithm_fits,
+    default_algorithm_for_jwk,
 )
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Every algorithm a published key may carry: asymmetric only (a shared secret is never published).
 PUBLIC_KEY_ALGORITHMS = frozenset(alg for alg, kind in ALGORITHM_KEY_TYPES.items() if kind != "secret")
 # The algorithm of a key that names none: RSA keys are read as the guide's RS256.
-_DEFAULT_ALGORITHM = {("RSA", None): "RS256", ("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA"}
 _PUBLIC_MEMBERS = {"RSA": ("n", "e"), "EC": ("crv", "x", "y"), "OKP": ("crv", "x")}
 _MAX_KID_LENGTH = 256
 MAX_KEYS = 64  # a real JWKS holds a handful; more is a broken or hostile endpoint
@@ -352,7 +352,7 @@ def _verification_key(entry: dict[str, Any], algorithms: Collection[str]) -> Ver
         raise JwksError(f"{kty} key without {'/'.join(_PUBLIC_MEMBERS[kty])}")
     if kty == "OKP" and members["crv"] != "Ed25519":
         raise JwksError(f"OKP curve {members['crv']!r} does not sign; only Ed25519 is supported")
-    algorithm = entry.get("alg") or _DEFAULT_ALGORITHM.get((kty, members.get("crv")))
+    algorithm = entry.get("alg") or default_algorithm_for_jwk(kty, members.get("crv"))
     if algorithm not in PUBLIC_KEY_ALGORITHMS:
         raise JwksError(f"algorithm {algorithm!r} is not supported")
     if algorithm not in algorithms:

@@ -30,6 +30,7 @@ from ..security_log import security_event
 from ..settings import ConfigError
 from .keyset import JwksDocument, KeySet, SigningKey, VerificationKey, algorithm_model, jwks_document
 from .material import (
+    ALGORITHMS,
     KeyMaterialError,
     PrivateKey,
     check_algorithm_fits,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 STANDBY, ACTIVE, RETIRED, REVOKED = "standby", "active", "retired", "revoked"
-_KEY_TYPE_FOR = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC", "EdDSA": "Ed25519", "Ed25519": "Ed25519"}
 
 
 class RingError(Exception):
@@ -239,11 +239,11 @@ def rotate(sealer: KeySealer, algorithm: str, *, immediately: bool = False) -> s
     active key and retires the old one. ``immediately`` does both steps at once (a leaked key)."""
     active, standby = _by_state(ACTIVE), _by_state(STANDBY)
     if not active and not standby:
-        record = add_key(sealer, generate_private_key(_KEY_TYPE_FOR[algorithm]), algorithm, ACTIVE)
+        record = add_key(sealer, _new_private_key(algorithm), algorithm, ACTIVE)
         db.session.commit()
         return f"{record.kid} created and active"
     if not standby:
-        record = add_key(sealer, generate_private_key(_KEY_TYPE_FOR[algorithm]), algorithm, STANDBY)
+        record = add_key(sealer, _new_private_key(algorithm), algorithm, STANDBY)
         standby = [record]
         if not immediately:
             db.session.commit()
@@ -285,6 +285,13 @@ def import_key(sealer: KeySealer, private_key: PrivateKey, algorithm: str) -> st
     record = add_key(sealer, private_key, algorithm, state)
     db.session.commit()
     return f"{record.kid} imported as {state}"
+
+
+def _new_private_key(algorithm: str) -> PrivateKey:
+    kind = ALGORITHMS[algorithm].generated_as
+    if kind is None:
+        raise RingError(f"{algorithm} has no key pair: the ring holds RSA, EC or Ed25519 keys")
+    return generate_private_key(kind)
 
 
 def check_ring(ring: RefreshingKeySet) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
@@ -12,9 +12,10 @@ from .. import sessions
 from ..admin import invite_service
 from ..auth import identity_service, reset
 from ..errors import ApiError
-from . import bp
 from .forms import EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
 from .navigation import HOME, safe_next
+
+bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
 
 
 @bp.before_request
