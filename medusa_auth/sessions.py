@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, after_this_request, current_app, request
 from flask import session as flask_session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 
 from .clock import now_datetime as utcnow
@@ -193,6 +193,11 @@ class CachedSerializerSessionInterface(SecureCookieSessionInterface):
         if "HTTP_COOKIE" not in request.environ and self.get_signing_serializer(app) is not None:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Nothing to write or vary for a session nobody read or changed (every API request)."""
+        if session.accessed or session.modified or session:
+            super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         secrets = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
