@@ -11,6 +11,7 @@ import click
 from flask import Flask, Response, request
 
 from . import admin, auth, health, openapi, web, well_known
+from .auth.throttle_store import init_throttle
 from .cli import register_commands
 from .config import (
     ConfigError,
@@ -32,7 +33,6 @@ from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
-from .rate_limits import init_limiter
 from .sessions import init_sessions
 from .state import AuthState
 from .tokens import Tokens
@@ -63,7 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, admin.bp, well_known.bp, health.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     init_guard(app)
-    init_limiter(app)
+    init_throttle(app)
     register_error_handlers(app)
     register_commands(app)
     app.after_request(_no_store_by_default)

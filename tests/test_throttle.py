@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from medusa_auth.auth import throttle
 from medusa_auth.extensions import db
-from medusa_auth.rate_limits import RateLimitCounter
+from medusa_auth.models import RateLimitCounter
 from medusa_auth.state import auth_state
 from tests.conftest import PASSWORD, AuthActions
 

@@ -28,7 +28,7 @@ from limits.errors import StorageError
 from ..errors import DATABASE_UNAVAILABLE, UNAVAILABLE_RETRY_SECONDS, ApiError
 from ..events import security_event
 from ..models import normalize_email
-from ..rate_limits import app_limiter
+from .throttle_store import app_throttle
 
 TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
 
@@ -81,7 +81,7 @@ def check_registration() -> None:
 
 
 def _charge(counters: list[Counter], event: str) -> None:
-    limiter = app_limiter().limiter
+    limiter = app_throttle()
     try:
         spent = [c for c in counters if not limiter.hit(c.limit, *c.identifiers)]
         if not spent:
@@ -99,14 +99,14 @@ def record_success(email: str) -> None:
     """A correct password: its (account, address) penalty ends; the account and address get their charge back."""
     pair, *others = _counters(email)
     try:
-        app_limiter().limiter.clear(pair.limit, *pair.identifiers)
+        app_throttle().clear(pair.limit, *pair.identifiers)
         _refund(others)
     except StorageError as error:
         _store_failed(error)
 
 
 def _refund(counters: list[Counter]) -> None:
-    limiter = app_limiter().limiter
+    limiter = app_throttle()
     for counter in counters:
         limiter.hit(counter.limit, *counter.identifiers, cost=-1)
 
