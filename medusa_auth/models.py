@@ -82,6 +82,8 @@ class AuthIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("authid"))
     app_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A NumericDate: tokens of this identity with an earlier ``iat`` are refused (its credentials changed).
+    tokens_valid_from: Mapped[int | None] = mapped_column(Integer)
     provider_identities: Mapped[list[ProviderIdentity]] = relationship(
         back_populates="auth_identity", cascade="all, delete-orphan"
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import mail, sessions
+from .. import mail
 from ..clock import now_datetime
 from ..errors import unauthorized
 from ..events import security_event
@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import PasswordReset, ProviderIdentity, digest
 from ..state import auth_state
 from ..tokens import Claims, InvalidToken, TokenKind
-from .service import check_new_password, find_provider_identity
+from .service import check_new_password, find_provider_identity, replace_password
 
 RESET_LIFETIME_SECONDS = 15 * 60
 RESET_PAGE = "/app/reset-password/confirm"
@@ -69,9 +69,10 @@ def verify_reset_token(token: str) -> Claims:
 
 
 def update_password(claims: Claims, password: str) -> None:
-    """Use the reset token once: set the password and end all of the user's sessions."""
+    """Use the reset token once: set the password and end every earlier token and session of the identity."""
     check_new_password(password)
     provider = _provider_for(claims)
+    password_hash = auth_state().passwords.hash(password)  # before the DELETE: no lock is held while hashing
     consumed = db.session.execute(
         db.delete(PasswordReset).where(
             PasswordReset.auth_identity_id == provider.auth_identity_id,
@@ -82,9 +83,7 @@ def update_password(claims: Claims, password: str) -> None:
     if getattr(consumed, "rowcount", 0) != 1:  # used, replaced or expired: the DELETE is the atomic check
         db.session.rollback()
         raise unauthorized(LINK_NOT_VALID)
-    provider.password_hash = auth_state().passwords.hash(password)
-    user_id = provider.auth_identity.user_id
-    ended = sessions.end_all_for_user(user_id) if user_id else 0
+    ended = replace_password(provider, password_hash)
     db.session.commit()
     security_event("password_reset", auth_identity_id=provider.auth_identity_id, sessions_ended=ended)
 

@@ -153,21 +153,25 @@ def invite() -> Any:
             user = invite_service.accept_with_password(
                 token, form.password.data or "", form.first_name.data or None, form.last_name.data or None
             )
+        except invite_service.InviteUnusable as refused:  # e.g. the form sent twice: the first one accepted it
+            return _message("This invite link does not work", f"{refused.message}.", status=refused.status, alert=True)
         except ApiError as refused:
             error = refused.message
         else:
             provider = auth_service.find_provider_identity(user.email)
-            assert provider is not None  # created with the user, in the same transaction
+            assert provider is not None  # created or reclaimed with the user, in the same transaction
             sessions.start(user.id, provider.auth_identity_id)
             flash("Welcome! Your account is ready and you are signed in.")
             return redirect(url_for("web.account"))
+    intro = f"You are invited as {pending.email}. Choose your name and a password."
+    if invite_service.has_identity(pending):
+        # The link proves the address is the invitee's, whoever registered it before.
+        intro += (
+            " An account already uses this address: the password you choose here replaces its password,"
+            " and everyone signed in to it is signed out."
+        )
     return _new_password_page(
-        form,
-        error,
-        heading="Accept your invitation",
-        intro=f"You are invited as {pending.email}. Choose your name and a password.",
-        submit="Create my account",
-        action=request.full_path,
+        form, error, heading="Accept your invitation", intro=intro, submit="Create my account", action=request.full_path
     )
 
 
