@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import mail
+from .. import background, mail
 from ..clock import now_datetime
 from ..errors import unauthorized
 from ..events import security_event
@@ -16,15 +18,30 @@ from ..extensions import db
 from ..models import PasswordReset, ProviderIdentity, digest
 from ..state import auth_state
 from ..tokens import Claims, InvalidToken, TokenKind
+from . import throttle
 from .service import check_new_password, find_provider_identity, replace_password
 
+log = logging.getLogger(__name__)
 RESET_LIFETIME_SECONDS = 15 * 60
 RESET_PAGE = "/app/reset-password/confirm"
 LINK_NOT_VALID = "This reset link has expired, was already used, or was replaced by a newer one"
 
 
 def request_reset(identifier: str) -> None:
-    """Mail a reset link if the identity exists; the caller answers the same either way."""
+    """Take a reset request; the caller answers the same whether or not the identity exists.
+
+    The request path does the same work for every identifier (the throttle's charges and a queued
+    job), so its timing says nothing about who has an account: the lookup, the token, the database
+    write and the mail happen in the background, after the answer.
+    """
+    if not throttle.check_reset(identifier):  # 429 past the address's limit; past the account's, no mail
+        return
+    if not background.run_in_background(partial(_mail_reset_link, identifier)):
+        security_event("reset_dropped", reason="background queue full")
+
+
+def _mail_reset_link(identifier: str) -> None:
+    """Mail a reset link if the identity exists (a background job)."""
     provider = find_provider_identity(identifier)
     if provider is None:
         security_event("reset_requested", known=False)
@@ -49,7 +66,11 @@ def request_reset(identifier: str) -> None:
         db.session.rollback()
         return
     security_event("reset_requested", known=True, auth_identity_id=provider.auth_identity_id)
-    mail.send_in_background(reset_mail(provider.entity_id, issued.token))
+    message = reset_mail(provider.entity_id, issued.token)
+    try:
+        mail.send(message)  # already off the request path: this job's end means the mail went (or failed)
+    except mail.MailNotSent as error:
+        log.error("mail not sent: subject=%r: %s", message.subject, error)
 
 
 def reset_mail(email: str, token: str) -> mail.Mail:

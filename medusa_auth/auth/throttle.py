@@ -1,6 +1,7 @@
 """Login throttling: failed sign-ins counted per account, per client address and per both, in a shared store.
 
-Registrations are counted per client address too (``check_registration``).
+Registrations are counted per client address too (``check_registration``), and password-reset requests
+per client address and per account (``check_reset``).
 
 Every attempt is charged to its counters before the password is checked and given back unless it
 failed, so only failures count, exactly, even under concurrency. Each counter lives in a fixed window
@@ -38,6 +39,11 @@ ACCOUNT = parse("20 per 15 minutes")
 ADDRESS = parse("100 per 15 minutes")  # many people can share one NAT address
 # Registrations from one address, successful or not (an office accepting invites at once stays under it).
 REGISTRATIONS = parse("30 per 15 minutes")
+# Reset requests, known and unknown emails alike. Past the address's limit: 429 (it tells the caller only
+# about its own requests). Past the account's: the mail is dropped and the answer stays 201, so nobody
+# learns anything of an account, and the owner's latest link is not replaced again within the window.
+RESETS_PER_ADDRESS = parse("20 per 15 minutes")
+RESETS_PER_ACCOUNT = parse("3 per 15 minutes")
 _IPV6_NETWORK_BITS = 64  # one IPv6 client owns a whole /64; counting single addresses would be no limit at all
 
 
@@ -78,6 +84,19 @@ def check_registration() -> None:
     """Charge a registration to its client address: each costs a password hash and tells whether an email exists."""
     counter = Counter("address", REGISTRATIONS, ("register", "address", client_address()))
     _charge([counter], "registration_throttled")
+
+
+def check_reset(identifier: str) -> bool:
+    """Charge a reset request: ``LoginThrottled`` past the address's limit; False (send nothing) past the account's."""
+    _charge([Counter("address", RESETS_PER_ADDRESS, ("reset", "address", client_address()))], "reset_throttled")
+    account = Counter("account", RESETS_PER_ACCOUNT, ("reset", "account", _account_key(identifier)))
+    try:
+        allowed = app_throttle().hit(account.limit, *account.identifiers)
+    except StorageError as error:
+        _store_failed(error)
+    if not allowed:
+        security_event("reset_throttled", limits=[account.name], client=client_address())
+    return allowed
 
 
 def _charge(counters: list[Counter], event: str) -> None:

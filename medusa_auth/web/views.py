@@ -101,7 +101,11 @@ def reset_request() -> Any:
     """Ask for a reset link; the answer is the same whether or not the email has an account."""
     form = EmailForm()
     if form.validate_on_submit():
-        reset.request_reset(form.email.data or "")
+        try:
+            reset.request_reset(form.email.data or "")
+        except ApiError as refused:  # too many requests from this address (429), or the throttle's store is down
+            page, _ = _reset_request_page(form, sent=False, error=refused.message)
+            return page, refused.status, refused.headers
         return _reset_request_page(form, sent=True)
     return _reset_request_page(form, sent=False)
 
@@ -175,10 +179,10 @@ def invite() -> Any:
     )
 
 
-def _reset_request_page(form: EmailForm, sent: bool) -> tuple[str, int]:
+def _reset_request_page(form: EmailForm, sent: bool, error: str | None = None) -> tuple[str, int]:
     status = 400 if form.errors else 200
     return render_template(
-        "web/reset_request.html", form=form, sent=sent, minutes=reset.RESET_LIFETIME_SECONDS // 60
+        "web/reset_request.html", form=form, sent=sent, error=error, minutes=reset.RESET_LIFETIME_SECONDS // 60
     ), status
 
 
