@@ -115,6 +115,7 @@ def app_factory(settings: dict[str, Any]) -> Iterator[Any]:
         return apps[-1]
 
     yield build
+    background.wait_idle()  # before the engines close: a queued job would open a connection nobody closes
     for built in apps:
         with built.app_context():
             db.engine.dispose()
