@@ -34,7 +34,7 @@ def request_reset(identifier: str) -> None:
     job), so its timing says nothing about who has an account: the lookup, the token, the database
     write and the mail happen in the background, after the answer.
     """
-    if not throttle.check_reset(identifier):  # 429 past the address's limit; past the account's, no mail
+    if not throttle.check_reset(identifier):  # too many requests from this address or for this account: no mail
         return
     if not background.run_in_background(partial(_mail_reset_link, identifier)):
         security_event("reset_dropped", reason="background queue full")

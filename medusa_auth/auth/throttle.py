@@ -39,9 +39,9 @@ ACCOUNT = parse("20 per 15 minutes")
 ADDRESS = parse("100 per 15 minutes")  # many people can share one NAT address
 # Registrations from one address, successful or not (an office accepting invites at once stays under it).
 REGISTRATIONS = parse("30 per 15 minutes")
-# Reset requests, known and unknown emails alike. Past the address's limit: 429 (it tells the caller only
-# about its own requests). Past the account's: the mail is dropped and the answer stays 201, so nobody
-# learns anything of an account, and the owner's latest link is not replaced again within the window.
+# Reset requests, known and unknown emails alike. Past either limit the mail is dropped and the answer
+# stays Medusa's 201: nobody learns anything of an account, a mail bomb stops, and the owner's latest
+# link is not replaced again within the window.
 RESETS_PER_ADDRESS = parse("20 per 15 minutes")
 RESETS_PER_ACCOUNT = parse("3 per 15 minutes")
 _IPV6_NETWORK_BITS = 64  # one IPv6 client owns a whole /64; counting single addresses would be no limit at all
@@ -87,16 +87,18 @@ def check_registration() -> None:
 
 
 def check_reset(identifier: str) -> bool:
-    """Charge a reset request: ``LoginThrottled`` past the address's limit; False (send nothing) past the account's."""
-    _charge([Counter("address", RESETS_PER_ADDRESS, ("reset", "address", client_address()))], "reset_throttled")
+    """Charge a reset request to its client address, then to its account; False (send nothing) past either limit."""
+    address = Counter("address", RESETS_PER_ADDRESS, ("reset", "address", client_address()))
     account = Counter("account", RESETS_PER_ACCOUNT, ("reset", "account", _account_key(identifier)))
-    try:
-        allowed = app_throttle().hit(account.limit, *account.identifiers)
-    except StorageError as error:
-        _store_failed(error)
-    if not allowed:
-        security_event("reset_throttled", limits=[account.name], client=client_address())
-    return allowed
+    for counter in (address, account):  # an address past its limit charges no account
+        try:
+            allowed = app_throttle().hit(counter.limit, *counter.identifiers)
+        except StorageError as error:
+            _store_failed(error)
+        if not allowed:
+            security_event("reset_throttled", limits=[counter.name], client=client_address())
+            return False
+    return True
 
 
 def _charge(counters: list[Counter], event: str) -> None:

@@ -103,7 +103,7 @@ def reset_request() -> Any:
     if form.validate_on_submit():
         try:
             reset.request_reset(form.email.data or "")
-        except ApiError as refused:  # too many requests from this address (429), or the throttle's store is down
+        except ApiError as refused:  # the throttle's store does not answer (503: fail closed)
             page, _ = _reset_request_page(form, sent=False, error=refused.message)
             return page, refused.status, refused.headers
         return _reset_request_page(form, sent=True)
