@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from limits.strategies import FixedWindowRateLimiter
 
 from .database import db, migrate
 from .keys.config import JwtConfig, TokenOptions, describe_key, get_jwt_config
@@ -20,8 +21,8 @@ from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
-from .rate_limits import init_limiter
 from .settings import ConfigError, Settings, check_server_settings
+from .throttle_store import build_limiter
 from .tokens import Tokens
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class MedusaAuth:
     tokens: Tokens  # access, registration and reset tokens: the http options
     invite_tokens: Tokens  # invite tokens: the user module's options (INVITE_VALID_DURATION), the same keys
     passwords: Passwords
+    throttle: FixedWindowRateLimiter  # login and reset counters, in Redis or the database
     sealer: KeySealer | None  # set when the managed key ring is in use
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
@@ -73,7 +75,7 @@ class MedusaAuth:
         options = self.jwt.http if self.jwt is not None else _UNCONFIGURED
         self.tokens = Tokens(self.keys, options)
         self.invite_tokens = Tokens(self.keys, self.jwt.user_module if self.jwt is not None else options)
-        init_limiter(app, settings.throttle)
+        self.throttle = build_limiter(settings.throttle)
 
     @property
     def backend_url(self) -> str:

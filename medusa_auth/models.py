@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ulid import ULID
 
@@ -82,6 +82,8 @@ class AuthIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("authid"))
     app_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A NumericDate: tokens of this identity with an earlier ``iat`` are refused (its credentials changed).
+    tokens_valid_from: Mapped[int | None] = mapped_column(Integer)
     provider_identities: Mapped[list[ProviderIdentity]] = relationship(
         back_populates="auth_identity", cascade="all, delete-orphan"
     )
@@ -173,3 +175,13 @@ class SigningKeyRecord(Timestamped, db.Model):  # type: ignore[name-defined]
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitCounter(db.Model):  # type: ignore[name-defined]
+    """One fixed-window throttle counter: how many hits ``key`` has had in the window that ends at ``expires_at``."""
+
+    __tablename__ = "rate_limit_counter"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -93,8 +93,14 @@ class Tokens:
 
     # -- issuing -----------------------------------------------------------------------------
 
-    def issue_auth_token(self, auth_identity_id: str, user_id: str | None, user_metadata: dict[str, Any]) -> str:
-        """Medusa's token for an auth identity: an access token once a user is linked, else registration."""
+    def issue_auth_token(
+        self, auth_identity_id: str, user_id: str | None, user_metadata: dict[str, Any], earliest_iat: int = 0
+    ) -> str:
+        """Medusa's token for an auth identity: an access token once a user is linked, else registration.
+
+        ``earliest_iat``: the identity's ``tokens_valid_from``, so a token minted in the very second its
+        credentials changed is not refused with the ones minted before the change.
+        """
         claims = {
             "actor_id": user_id or "",
             "actor_type": "user",
@@ -103,17 +109,18 @@ class Tokens:
             "user_metadata": user_metadata,
         }
         kind = TokenKind.ACCESS if user_id else TokenKind.REGISTRATION
-        return self.sign(kind, claims, self.options.expires_in)
+        return self.issue(kind, claims, self.options.expires_in, earliest_iat).token
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
         return self.issue(kind, claims, lifetime).token
 
-    def issue(self, kind: TokenKind, claims: Claims, lifetime: int) -> IssuedToken:
+    def issue(self, kind: TokenKind, claims: Claims, lifetime: int, earliest_iat: int = 0) -> IssuedToken:
         """``sign``, also returning the jti and expiry (for tokens stored as a hash)."""
         signer = self.keys.signer
         if signer is None:
             raise SigningUnavailable()
-        issued_at, jti = clock.now(), str(uuid.uuid4())
+        now, jti = clock.now(), str(uuid.uuid4())
+        issued_at = max(now, min(earliest_iat, now + 1))  # never more than a second ahead: well inside the leeway
         payload: Claims = {**claims, "iat": issued_at, "exp": issued_at + lifetime, "jti": jti}
         if self.options.issuer:
             payload["iss"] = self.options.issuer

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from medusa_auth import create_app
+from medusa_auth import background, create_app
 from medusa_auth.database import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.settings import ENVIRONMENT_VARIABLES
@@ -95,6 +95,7 @@ def settings(request: pytest.FixtureRequest, database_url: str, rsa_pem: str) ->
 def app(settings: dict[str, Any], database_url: str) -> Iterator[Flask]:
     app = create_app(settings)
     yield app
+    background.wait_idle()  # jobs a request queued (reset mail) finish before the tables are emptied
     with app.app_context():
         if settings["DATABASE_URL"] == database_url:  # a test may point its app elsewhere
             for table in reversed(db.metadata.sorted_tables):
@@ -114,6 +115,7 @@ def app_factory(settings: dict[str, Any]) -> Iterator[Any]:
         return apps[-1]
 
     yield build
+    background.wait_idle()  # before the engines close: a queued job would open a connection nobody closes
     for built in apps:
         with built.app_context():
             db.engine.dispose()

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from medusa_auth.auth import throttle
 from medusa_auth.database import db
 from medusa_auth.extension import medusa_auth
-from medusa_auth.rate_limits import RateLimitCounter
+from medusa_auth.models import RateLimitCounter
 from tests.conftest import PASSWORD, AuthActions
 
 EMAIL = "victim@example.com"

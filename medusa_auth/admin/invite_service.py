@@ -11,10 +11,17 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
 from .. import mail
-from ..auth.identity_service import PROVIDER, new_identity
+from ..auth.identity_service import (
+    PROVIDER,
+    add_identity,
+    check_new_password,
+    current_identity,
+    find_provider_identity,
+    replace_password,
+)
 from ..clock import now_datetime
 from ..database import db
-from ..errors import ApiError, invalid_data, not_found, unauthorized
+from ..errors import ApiError, invalid_data, not_found
 from ..extension import medusa_auth
 from ..models import AuthIdentity, Invite, User, as_utc, digest, new_id, normalize_email
 from ..request_data import is_email
@@ -27,6 +34,11 @@ EXPIRED = "The invite has expired: ask for a new invite"
 REPLACED = "This invite link was replaced by a newer one: use the latest invite email"
 DELETED = "The invite no longer exists (it was withdrawn): ask for a new invite"
 ALREADY_ACCEPTED = "The invite was already accepted: sign in instead"
+TAKEN = "This account already belongs to a user: sign in instead"
+
+
+class InviteUnusable(ApiError):
+    """The invite cannot be accepted (already accepted, expired, replaced, withdrawn, or a bad link)."""
 
 
 @dataclass(frozen=True)
@@ -128,35 +140,60 @@ def pending_invite(token: str) -> Invite:
     try:
         claims = medusa_auth().invite_tokens.verify(token, {TokenKind.INVITE})
     except ExpiredToken:
-        raise invalid_data(EXPIRED) from None
+        raise InviteUnusable(400, "invalid_data", EXPIRED) from None
     except InvalidToken:
-        raise invalid_data(INVALID_TOKEN) from None
+        raise InviteUnusable(400, "invalid_data", INVALID_TOKEN) from None
     return _invite_for(claims)
 
 
 def accept_with_registration(token: str, auth_context: Claims, first_name: str | None, last_name: str | None) -> User:
-    """Medusa's accept: the registration token's identity becomes the invited user."""
+    """Medusa's accept: the registration token's identity becomes the invited user.
+
+    The invite token (mailed) proves the email for whoever holds it; the registration token must have
+    been minted after the identity's last credentials change, so that a token someone kept from before
+    the owner reclaimed the identity (a password reset) cannot accept.
+    """
     invite = pending_invite(token)
-    identity = db.session.get(AuthIdentity, auth_context.get("auth_identity_id"))
-    if identity is None:
-        raise unauthorized()
+    identity = current_identity(auth_context)
     if identity.user_id is not None:
         raise ApiError(400, "not_allowed", "This identity already belongs to a user")
     emails = {p.entity_id for p in identity.provider_identities if p.provider == PROVIDER}
     if invite.email not in emails:
         raise ApiError(400, "not_allowed", "The invite was sent to a different email address")
-    return _claim(invite, identity, first_name, last_name)
+    _mark_accepted(invite)
+    return _create_user(invite, identity, first_name, last_name)
 
 
 def accept_with_password(token: str, password: str, first_name: str | None, last_name: str | None) -> User:
-    """The invite page's accept: a new emailpass identity and user in one transaction."""
+    """The invite page's accept: the link proves the email, so the password set here becomes the identity's.
+
+    A new emailpass identity, or, when one already exists for the email (perhaps registered by someone
+    else), its credentials replaced and every earlier token, session and reset link of it ended.
+    """
     invite = pending_invite(token)
-    identity = new_identity(invite.email, password)
-    return _claim(invite, identity, first_name, last_name)
+    check_new_password(password)
+    password_hash = medusa_auth().passwords.hash(password)  # before the transaction: no lock held while hashing
+    _mark_accepted(invite)  # first, so that of two identical submits the second stops here
+    provider = find_provider_identity(invite.email)
+    if provider is None:
+        identity = add_identity(invite.email, password_hash)
+    elif provider.auth_identity.user_id is not None:
+        db.session.rollback()
+        raise InviteUnusable(400, "not_allowed", TAKEN)
+    else:
+        identity = provider.auth_identity
+        ended = replace_password(provider, password_hash)
+        security_event("identity_reclaimed_by_invite", invite_id=invite.id, auth_identity_id=identity.id, ended=ended)
+    return _create_user(invite, identity, first_name, last_name)
 
 
-def _claim(invite: Invite, identity: AuthIdentity, first_name: str | None, last_name: str | None) -> User:
-    """Mark the invite accepted and create its user, atomically: of racing accepts, one wins."""
+def has_identity(invite: Invite) -> bool:
+    """Whether an emailpass identity already uses the invite's email (the page says its password will be replaced)."""
+    return find_provider_identity(invite.email) is not None
+
+
+def _mark_accepted(invite: Invite) -> None:
+    """The atomic check of single use: of racing accepts, exactly one changes the row (the caller commits)."""
     now = now_datetime()
     claimed = db.session.execute(
         db.update(Invite)
@@ -171,12 +208,16 @@ def _claim(invite: Invite, identity: AuthIdentity, first_name: str | None, last_
     )
     if getattr(claimed, "rowcount", 0) != 1:
         db.session.rollback()
-        raise ApiError(400, "not_allowed", ALREADY_ACCEPTED)
+        raise InviteUnusable(400, "not_allowed", ALREADY_ACCEPTED)
+
+
+def _create_user(invite: Invite, identity: AuthIdentity, first_name: str | None, last_name: str | None) -> User:
+    """The invited user, linked to ``identity``, committed with the invite's acceptance."""
     user = User(email=invite.email, first_name=first_name, last_name=last_name)
     db.session.add(user)
     try:
         db.session.flush()
-        identity.app_metadata = {"user_id": user.id}
+        identity.app_metadata = {**(identity.app_metadata or {}), "user_id": user.id}
         db.session.commit()
     except IntegrityError:  # a user or identity with this email appeared meanwhile
         db.session.rollback()
@@ -188,15 +229,15 @@ def _claim(invite: Invite, identity: AuthIdentity, first_name: str | None, last_
 def _invite_for(claims: Claims) -> Invite:
     invite = db.session.get(Invite, claims["id"])
     if invite is None:
-        raise not_found(DELETED)
+        raise InviteUnusable(404, "not_found", DELETED)
     if invite.email != claims["email"]:
-        raise invalid_data(INVALID_TOKEN)
+        raise InviteUnusable(400, "invalid_data", INVALID_TOKEN)
     if invite.accepted:
-        raise ApiError(400, "not_allowed", ALREADY_ACCEPTED)
+        raise InviteUnusable(400, "not_allowed", ALREADY_ACCEPTED)
     if not hmac.compare_digest(invite.jti_hash, digest(str(claims.get("jti", "")))):
-        raise invalid_data(REPLACED)
+        raise InviteUnusable(400, "invalid_data", REPLACED)
     if as_utc(invite.expires_at) <= now_datetime():
-        raise invalid_data(EXPIRED)
+        raise InviteUnusable(400, "invalid_data", EXPIRED)
     return invite
 
 

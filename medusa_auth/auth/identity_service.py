@@ -6,11 +6,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import sessions
+from .. import clock, sessions
 from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
-from ..models import AuthIdentity, ProviderIdentity, User, normalize_email
+from ..models import AuthIdentity, BrowserSession, PasswordReset, ProviderIdentity, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
 from . import throttle
@@ -29,7 +29,50 @@ def find_provider_identity(email: str) -> ProviderIdentity | None:
 
 def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = None) -> str:
     """Medusa's token for an auth identity, read from what the database holds now."""
-    return medusa_auth().tokens.issue_auth_token(identity.id, identity.user_id, user_metadata or {})
+    valid_from = identity.tokens_valid_from or 0
+    return medusa_auth().tokens.issue_auth_token(identity.id, identity.user_id, user_metadata or {}, valid_from)
+
+
+def current_identity(claims: dict[str, Any]) -> AuthIdentity:
+    """The token's auth identity, if it still exists and its credentials have not changed since; 401 otherwise."""
+    identity = db.session.get(AuthIdentity, claims.get("auth_identity_id"))
+    if identity is None:
+        raise unauthorized()
+    if issued_before_change(identity, claims):
+        security_event("token_refused", reason="issued before the credentials changed", auth_identity_id=identity.id)
+        raise unauthorized()
+    return identity
+
+
+def issued_before_change(identity: AuthIdentity, claims: dict[str, Any]) -> bool:
+    """Whether a token predates the identity's last credentials change (a token without ``iat`` does, once any)."""
+    if identity.tokens_valid_from is None:
+        return False
+    issued_at = claims.get("iat")
+    if not isinstance(issued_at, int | float) or isinstance(issued_at, bool):
+        return True
+    return issued_at < identity.tokens_valid_from
+
+
+def end_earlier_access(identity: AuthIdentity) -> int:
+    """The identity's credentials changed: its earlier tokens, browser sessions and reset link end; the caller commits.
+
+    ``iat`` has whole seconds, so the marker is the next second: every token minted up to and including
+    the second of the change is refused, and ``token_for`` stamps tokens minted later in that second
+    with the marker's second so that they are not.
+    """
+    identity.tokens_valid_from = max(identity.tokens_valid_from or 0, clock.now() + 1)
+    db.session.execute(db.delete(PasswordReset).where(PasswordReset.auth_identity_id == identity.id))
+    ended = BrowserSession.auth_identity_id == identity.id
+    if identity.user_id:
+        ended = ended | (BrowserSession.user_id == identity.user_id)
+    return int(getattr(db.session.execute(db.delete(BrowserSession).where(ended)), "rowcount", 0) or 0)
+
+
+def replace_password(provider: ProviderIdentity, password_hash: str) -> int:
+    """Set new credentials and end everything issued under the old ones (the caller commits); sessions ended."""
+    provider.password_hash = password_hash
+    return end_earlier_access(provider.auth_identity)
 
 
 def authenticate(email: str, password: str) -> str:
@@ -85,13 +128,14 @@ def new_identity(email: str, password: str, user_id: str | None = None) -> AuthI
     check_new_password(password)
     if find_provider_identity(email) is not None:
         raise unauthorized(IDENTITY_EXISTS)
+    return add_identity(email, medusa_auth().passwords.hash(password), user_id)
+
+
+def add_identity(email: str, password_hash: str, user_id: str | None = None) -> AuthIdentity:
+    """An emailpass identity with a hashed password, added to the session (checks are the caller's)."""
     identity = AuthIdentity(app_metadata={"user_id": user_id} if user_id else {})
     identity.provider_identities.append(
-        ProviderIdentity(
-            provider=PROVIDER,
-            entity_id=normalize_email(email),
-            password_hash=medusa_auth().passwords.hash(password),
-        )
+        ProviderIdentity(provider=PROVIDER, entity_id=normalize_email(email), password_hash=password_hash)
     )
     db.session.add(identity)
     return identity
@@ -109,10 +153,7 @@ def create_identity(email: str, password: str, user_id: str | None = None) -> Au
 
 def refresh(auth_context: dict[str, Any]) -> str:
     """A fresh token for the bearer's auth identity, re-read so a newly linked user shows up."""
-    identity = db.session.get(AuthIdentity, auth_context["auth_identity_id"])
-    if identity is None:
-        raise unauthorized()
-    return token_for(identity, auth_context.get("user_metadata") or {})
+    return token_for(current_identity(auth_context), auth_context.get("user_metadata") or {})
 
 
 def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
@@ -134,6 +175,7 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
 
 def start_session_for(claims: dict[str, Any]) -> None:
     """A browser session for the user an access token names, if that user still exists."""
+    current_identity(claims)
     if db.session.get(User, claims["actor_id"]) is None:
         raise unauthorized()
     sessions.start(claims["actor_id"], claims["auth_identity_id"])

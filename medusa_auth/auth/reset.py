@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import mail, sessions
+from .. import background, mail
 from ..clock import now_datetime
 from ..database import db
 from ..errors import unauthorized
 from ..extension import medusa_auth
+from ..keys.config import RESET_TOKEN_SECONDS
 from ..models import PasswordReset, ProviderIdentity, digest
 from ..security_log import security_event
 from ..tokens import Claims, InvalidToken, TokenKind
-from .identity_service import check_new_password, find_provider_identity
+from . import throttle
+from .identity_service import check_new_password, find_provider_identity, replace_password
 
-RESET_LIFETIME_SECONDS = 15 * 60
+log = logging.getLogger(__name__)
+RESET_LIFETIME_SECONDS = RESET_TOKEN_SECONDS  # the one place: keys/config.py (a retired key verifies that long)
 RESET_PAGE = "/app/reset-password/confirm"
 LINK_NOT_VALID = "This reset link has expired, was already used, or was replaced by a newer one"
 
 
 def request_reset(identifier: str) -> None:
-    """Mail a reset link if the identity exists; the caller answers the same either way."""
+    """Take a reset request; the caller answers the same whether or not the identity exists.
+
+    The request path does the same work for every identifier (the throttle's charges and a queued
+    job), so its timing says nothing about who has an account: the lookup, the token, the database
+    write and the mail happen in the background, after the answer.
+    """
+    if not throttle.check_reset(identifier):  # too many requests from this address or for this account: no mail
+        return
+    if not background.run_in_background(partial(_mail_reset_link, identifier)):
+        security_event("reset_dropped", reason="background queue full")
+
+
+def _mail_reset_link(identifier: str) -> None:
+    """Mail a reset link if the identity exists (a background job)."""
     provider = find_provider_identity(identifier)
     if provider is None:
         security_event("reset_requested", known=False)
@@ -49,7 +67,11 @@ def request_reset(identifier: str) -> None:
         db.session.rollback()
         return
     security_event("reset_requested", known=True, auth_identity_id=provider.auth_identity_id)
-    mail.send_in_background(reset_mail(provider.entity_id, issued.token))
+    message = reset_mail(provider.entity_id, issued.token)
+    try:
+        mail.send(message)  # already off the request path: this job's end means the mail went (or failed)
+    except mail.MailNotSent as error:
+        log.error("mail not sent: subject=%r: %s", message.subject, error)
 
 
 def reset_mail(email: str, token: str) -> mail.Mail:
@@ -69,9 +91,10 @@ def verify_reset_token(token: str) -> Claims:
 
 
 def update_password(claims: Claims, password: str) -> None:
-    """Use the reset token once: set the password and end all of the user's sessions."""
+    """Use the reset token once: set the password and end every earlier token and session of the identity."""
     check_new_password(password)
     provider = _provider_for(claims)
+    password_hash = medusa_auth().passwords.hash(password)  # before the DELETE: no lock is held while hashing
     consumed = db.session.execute(
         db.delete(PasswordReset).where(
             PasswordReset.auth_identity_id == provider.auth_identity_id,
@@ -82,9 +105,7 @@ def update_password(claims: Claims, password: str) -> None:
     if getattr(consumed, "rowcount", 0) != 1:  # used, replaced or expired: the DELETE is the atomic check
         db.session.rollback()
         raise unauthorized(LINK_NOT_VALID)
-    provider.password_hash = medusa_auth().passwords.hash(password)
-    user_id = provider.auth_identity.user_id
-    ended = sessions.end_all_for_user(user_id) if user_id else 0
+    ended = replace_password(provider, password_hash)
     db.session.commit()
     security_event("password_reset", auth_identity_id=provider.auth_identity_id, sessions_ended=ended)
 

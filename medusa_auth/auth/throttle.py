@@ -1,6 +1,7 @@
 """Login throttling: failed sign-ins counted per account, per client address and per both, in a shared store.
 
-Registrations are counted per client address too (``check_registration``).
+Registrations are counted per client address too (``check_registration``), and password-reset requests
+per client address and per account (``check_reset``).
 
 Every attempt is charged to its counters before the password is checked and given back unless it
 failed, so only failures count, exactly, even under concurrency. Each counter lives in a fixed window
@@ -26,8 +27,8 @@ from limits import RateLimitItem, parse
 from limits.errors import StorageError
 
 from ..errors import DATABASE_UNAVAILABLE, UNAVAILABLE_RETRY_SECONDS, ApiError
+from ..extension import medusa_auth
 from ..models import normalize_email
-from ..rate_limits import app_limiter
 from ..security_log import security_event
 
 TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
@@ -38,6 +39,11 @@ ACCOUNT = parse("20 per 15 minutes")
 ADDRESS = parse("100 per 15 minutes")  # many people can share one NAT address
 # Registrations from one address, successful or not (an office accepting invites at once stays under it).
 REGISTRATIONS = parse("30 per 15 minutes")
+# Reset requests, known and unknown emails alike. Past either limit the mail is dropped and the answer
+# stays Medusa's 201: nobody learns anything of an account, a mail bomb stops, and the owner's latest
+# link is not replaced again within the window.
+RESETS_PER_ADDRESS = parse("20 per 15 minutes")
+RESETS_PER_ACCOUNT = parse("3 per 15 minutes")
 _IPV6_NETWORK_BITS = 64  # one IPv6 client owns a whole /64; counting single addresses would be no limit at all
 
 
@@ -80,8 +86,23 @@ def check_registration() -> None:
     _charge([counter], "registration_throttled")
 
 
+def check_reset(identifier: str) -> bool:
+    """Charge a reset request to its client address, then to its account; False (send nothing) past either limit."""
+    address = Counter("address", RESETS_PER_ADDRESS, ("reset", "address", client_address()))
+    account = Counter("account", RESETS_PER_ACCOUNT, ("reset", "account", _account_key(identifier)))
+    for counter in (address, account):  # an address past its limit charges no account
+        try:
+            allowed = medusa_auth().throttle.hit(counter.limit, *counter.identifiers)
+        except StorageError as error:
+            _store_failed(error)
+        if not allowed:
+            security_event("reset_throttled", limits=[counter.name], client=client_address())
+            return False
+    return True
+
+
 def _charge(counters: list[Counter], event: str) -> None:
-    limiter = app_limiter().limiter
+    limiter = medusa_auth().throttle
     try:
         spent = [c for c in counters if not limiter.hit(c.limit, *c.identifiers)]
         if not spent:
@@ -99,14 +120,14 @@ def record_success(email: str) -> None:
     """A correct password: its (account, address) penalty ends; the account and address get their charge back."""
     pair, *others = _counters(email)
     try:
-        app_limiter().limiter.clear(pair.limit, *pair.identifiers)
+        medusa_auth().throttle.clear(pair.limit, *pair.identifiers)
         _refund(others)
     except StorageError as error:
         _store_failed(error)
 
 
 def _refund(counters: list[Counter]) -> None:
-    limiter = app_limiter().limiter
+    limiter = medusa_auth().throttle
     for counter in counters:
         limiter.hit(counter.limit, *counter.identifiers, cost=-1)
 

@@ -91,7 +91,11 @@ def reset_request() -> Any:
     """Ask for a reset link; the answer is the same whether or not the email has an account."""
     form = EmailForm()
     if form.validate_on_submit():
-        reset.request_reset(form.email.data or "")
+        try:
+            reset.request_reset(form.email.data or "")
+        except ApiError as refused:  # the throttle's store does not answer (503: fail closed)
+            page, _ = _reset_request_page(form, sent=False, error=refused.message)
+            return page, refused.status, refused.headers
         return _reset_request_page(form, sent=True)
     return _reset_request_page(form, sent=False)
 
@@ -143,28 +147,32 @@ def invite() -> Any:
             user = invite_service.accept_with_password(
                 token, form.password.data or "", form.first_name.data or None, form.last_name.data or None
             )
+        except invite_service.InviteUnusable as refused:  # e.g. the form sent twice: the first one accepted it
+            return _message("This invite link does not work", f"{refused.message}.", status=refused.status, alert=True)
         except ApiError as refused:
             error = refused.message
         else:
             provider = identity_service.find_provider_identity(user.email)
-            assert provider is not None  # created with the user, in the same transaction
+            assert provider is not None  # created or reclaimed with the user, in the same transaction
             sessions.start(user.id, provider.auth_identity_id)
             flash("Welcome! Your account is ready and you are signed in.")
             return redirect(url_for("web.account"))
+    intro = f"You are invited as {pending.email}. Choose your name and a password."
+    if invite_service.has_identity(pending):
+        # The link proves the address is the invitee's, whoever registered it before.
+        intro += (
+            " An account already uses this address: the password you choose here replaces its password,"
+            " and everyone signed in to it is signed out."
+        )
     return _new_password_page(
-        form,
-        error,
-        heading="Accept your invitation",
-        intro=f"You are invited as {pending.email}. Choose your name and a password.",
-        submit="Create my account",
-        action=request.full_path,
+        form, error, heading="Accept your invitation", intro=intro, submit="Create my account", action=request.full_path
     )
 
 
-def _reset_request_page(form: EmailForm, sent: bool) -> tuple[str, int]:
+def _reset_request_page(form: EmailForm, sent: bool, error: str | None = None) -> tuple[str, int]:
     status = 400 if form.errors else 200
     return render_template(
-        "web/reset_request.html", form=form, sent=sent, minutes=reset.RESET_LIFETIME_SECONDS // 60
+        "web/reset_request.html", form=form, sent=sent, error=error, minutes=reset.RESET_LIFETIME_SECONDS // 60
     ), status
 
 

@@ -1,8 +1,9 @@
-"""Flask-Limiter on a store every gunicorn worker and instance shares: Redis when REDIS_URL is set, else the database.
+"""The throttle's counters in a store every worker and instance shares: Redis (REDIS_URL), else the database.
 
 Never process memory: a counter one worker keeps is a counter the next request, landing on another worker
-or instance, does not see. The database store is a ``limits`` storage backend (fixed windows), so the same
-Flask-Limiter and strategies run on either store.
+or instance, does not see. The database store is a ``limits`` storage backend, so the same fixed-window
+strategy runs on either store. The limiter is built once per app at startup and costs nothing on requests
+that do not count anything (no request hooks).
 """
 
 from __future__ import annotations
@@ -10,32 +11,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, current_app
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from limits.storage import Storage
-from sqlalchemy import Float, Integer, String, case, delete, select, text
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import case, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from .database import db
+from .models import RateLimitCounter
 from .settings import ThrottleSettings
 
 DATABASE_STORAGE_URI = "medusa-database://"
 # A Redis that does not answer must not hold a request (or a worker) for long.
 REDIS_TIMEOUT_SECONDS = 2
-_EXTENSION = "medusa_auth.limiter"
-
-
-class RateLimitCounter(db.Model):  # type: ignore[name-defined]
-    """One fixed-window counter: how many hits ``key`` has had in the window that ends at ``expires_at``."""
-
-    __tablename__ = "rate_limit_counter"
-
-    key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
 
 
 class DatabaseStorage(Storage):
@@ -112,29 +100,17 @@ def _dialect_insert(dialect: str) -> Any:
     raise NotImplementedError(f"rate limits in the database need SQLite or PostgreSQL, not {dialect}")
 
 
-def init_limiter(app: Flask, settings: ThrottleSettings) -> Limiter:
-    """The app's limiter on Redis (REDIS_URL) or on the database; errors of the store surface as StorageError."""
-    prefix = settings.key_prefix
-    redis_url = settings.redis_url
-    options: dict[str, str | int] = {"wrap_exceptions": True}
-    if redis_url:
-        options.update(
-            key_prefix=prefix, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+def build_limiter(settings: ThrottleSettings) -> FixedWindowRateLimiter:
+    """A fixed-window limiter on Redis (REDIS_URL) or on the database; store errors surface as StorageError."""
+    storage: Storage
+    if settings.redis_url:
+        storage = storage_from_string(  # type: ignore[assignment]  # a sync scheme gives a sync storage
+            settings.redis_url,
+            wrap_exceptions=True,
+            key_prefix=settings.key_prefix,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-    limiter = Limiter(
-        get_remote_address,  # request.remote_addr: the peer, or the client ProxyFix found behind TRUSTED_PROXIES
-        app=app,
-        storage_uri=str(redis_url) if redis_url else DATABASE_STORAGE_URI,
-        storage_options=options,
-        strategy="fixed-window",
-        key_prefix=prefix,
-        headers_enabled=True,
-    )
-    app.extensions[_EXTENSION] = limiter
-    return limiter
-
-
-def app_limiter() -> Limiter:
-    """The current app's limiter (one per app: Flask-Limiter keeps its storage on the instance)."""
-    limiter: Limiter = current_app.extensions[_EXTENSION]
-    return limiter
+    else:
+        storage = DatabaseStorage(DATABASE_STORAGE_URI, wrap_exceptions=True)
+    return FixedWindowRateLimiter(storage)
