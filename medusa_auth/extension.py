@@ -21,6 +21,8 @@ from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
+from .providers.oauth import ProviderClient, build_client
+from .providers.state import StateStore, build_state_store
 from .settings import ConfigError, Settings, check_server_settings
 from .throttle_store import build_limiter
 from .tokens import Tokens
@@ -42,6 +44,8 @@ class MedusaAuth:
     invite_tokens: Tokens  # invite tokens: the user module's options (INVITE_VALID_DURATION), the same keys
     passwords: Passwords
     throttle: FixedWindowRateLimiter  # login and reset counters, in Redis or the database
+    redirect_providers: dict[str, ProviderClient]  # AUTH_PROVIDERS' clients by id, in their order
+    sign_in_states: StateStore  # redirect sign-ins in flight, in Redis or the database
     sealer: KeySealer | None  # set when the managed key ring is in use
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
@@ -76,6 +80,8 @@ class MedusaAuth:
         self.tokens = Tokens(self.keys, options)
         self.invite_tokens = Tokens(self.keys, self.jwt.user_module if self.jwt is not None else options)
         self.throttle = build_limiter(settings.throttle)
+        self.redirect_providers = {p.id: build_client(p) for p in settings.redirect_providers.providers}
+        self.sign_in_states = build_state_store(settings.throttle)
 
     @property
     def backend_url(self) -> str:

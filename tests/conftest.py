@@ -24,6 +24,7 @@ from medusa_auth.settings import ENVIRONMENT_VARIABLES
 
 pytest_plugins = [
     "tests.jwks_fixtures",  # the controllable JWKS endpoint, a movable clock, signers
+    "tests.oauth_fixtures",  # a real OpenID Connect provider (oidc-provider under Node), GitHub's stand-in
     "tests.throttle_fixtures",
     "tests.web_fixtures",
 ]
