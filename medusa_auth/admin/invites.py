@@ -5,7 +5,7 @@ from typing import Any
 from flask import g, request
 
 from ..errors import invalid_data
-from ..validation import MAX_EMAIL_LENGTH, int_arg, json_object, string_field
+from ..validation import email_arg, email_field, int_arg, json_object, metadata_field, name_field
 from . import bp, invite_service
 
 MAX_NAME_LENGTH = 255
@@ -15,11 +15,7 @@ MAX_NAME_LENGTH = 255
 def create_invite() -> dict[str, Any]:
     """Invite an email; the answer carries the token (to share by hand) and whether the email went."""
     body = json_object()
-    email = string_field(body, "email", max_length=MAX_EMAIL_LENGTH)
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise invalid_data("metadata must be an object")
-    assert email is not None
+    email, metadata = email_field(body), metadata_field(body)
     return invite_service.create_invite(email, metadata, g.auth_context["actor_id"]).to_dict()
 
 
@@ -28,7 +24,7 @@ def list_invites() -> dict[str, Any]:
     """A page of invites, filtered by ``email``; never their tokens."""
     offset = int_arg("offset", 0, minimum=0, maximum=10**9)
     limit = int_arg("limit", 50, minimum=1, maximum=1000)
-    email = request.args.get("email")
+    email = email_arg("email")
     invites, count = invite_service.list_invites(offset, limit, email)
     return {"invites": [i.to_dict() for i in invites], "count": count, "offset": offset, "limit": limit}
 
@@ -58,10 +54,8 @@ def accept_invite() -> dict[str, Any]:
     token = request.args.get("token")
     if not token:
         raise invalid_data("token is required in the query string")
-    body = request.get_json(silent=True) if request.content_length else {}
-    if not isinstance(body, dict):
-        raise invalid_data("Request body must be a JSON object")
-    first_name = string_field(body, "first_name", max_length=MAX_NAME_LENGTH, required=False)
-    last_name = string_field(body, "last_name", max_length=MAX_NAME_LENGTH, required=False)
+    body = json_object(allow_empty=True)
+    first_name = name_field(body, "first_name", max_length=MAX_NAME_LENGTH)
+    last_name = name_field(body, "last_name", max_length=MAX_NAME_LENGTH)
     user = invite_service.accept_with_registration(token, g.auth_context, first_name, last_name)
     return {"user": user.to_dict()}
