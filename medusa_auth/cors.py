@@ -1,5 +1,6 @@
 """CORS as Medusa configures it: ``ADMIN_CORS`` and ``AUTH_CORS`` list the origins of a dashboard or
-storefront served elsewhere. Only those origins get CORS headers, with credentials; none by default.
+storefront served elsewhere. Only requests carrying one of those origins get CORS headers, with
+credentials; none by default.
 """
 
 from __future__ import annotations
@@ -41,7 +42,15 @@ def init_cors(app: Flask) -> None:
         if origins:
             resources[f"{prefix}/*"] = {"origins": list(origins)}
     if resources:
-        CORS(app, resources=resources, supports_credentials=True, max_age=PREFLIGHT_MAX_AGE_SECONDS)
+        # always_send=False: a request without an allowed Origin (a server, curl, a same-origin page) gets
+        # no CORS headers at all, rather than flask-cors's default of naming the configured origins anyway.
+        CORS(
+            app,
+            resources=resources,
+            supports_credentials=True,
+            max_age=PREFLIGHT_MAX_AGE_SECONDS,
+            always_send=False,
+        )
 
 
 def trusted_origins(path: str) -> frozenset[str]:
