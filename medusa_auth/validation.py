@@ -10,7 +10,7 @@ from typing import Any
 from flask import request
 
 from . import strict_json
-from .errors import invalid_data
+from .errors import invalid_data, not_found
 
 # One mailbox as RFC 5321 spells it (an addr-spec): a dot-atom local part, "@", and a domain of
 # dot-separated letter-digit-hyphen labels ending in a label that starts with a letter. ASCII only
@@ -35,6 +35,8 @@ MAX_PASSWORD_LENGTH = 1024  # long enough for any passphrase, short enough to bo
 MAX_METADATA_BYTES = 8 * 1024  # as compact JSON
 MAX_METADATA_DEPTH = 5  # {"a": {...}} nests 2 deep
 _INTEGER = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²" and "①"
+RESOURCE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what models.new_id makes, in a String(64) column; openapi.json too
+_RESOURCE_ID = re.compile(RESOURCE_ID_PATTERN)
 
 
 def json_object(*, allow_empty: bool = False) -> dict[str, Any]:
@@ -141,3 +143,10 @@ def int_arg(name: str, default: int, *, minimum: int, maximum: int) -> int:
     if not _INTEGER.fullmatch(raw) or not minimum <= int(raw) <= maximum:
         raise invalid_data(f"{name} must be an integer from {minimum} to {maximum}")
     return int(raw)
+
+
+def path_id(value: str, kind: str) -> str:
+    """An id from the URL path; 404 for one no row can have (a NUL in it was a PostgreSQL error, a 500)."""
+    if not _RESOURCE_ID.fullmatch(value):
+        raise not_found(f"{kind} with that id was not found")
+    return value

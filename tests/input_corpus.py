@@ -145,3 +145,16 @@ BAD_INTEGERS: list[tuple[str, str]] = [
     ("empty", ""),
     ("nul", "\x00"),
 ]
+
+
+# -- ids in the URL path: no row can have them --------------------------------------------------------
+
+BAD_IDS: list[tuple[str, str]] = [
+    ("nul", "%00"),
+    ("nul-inside", "user_01%00x"),
+    ("control", "%01"),
+    ("non-ascii", "%C3%BC"),
+    ("percent", "%25"),
+    ("space", "a%20b"),
+    ("65-characters", "a" * 65),
+]

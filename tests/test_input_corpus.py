@@ -26,7 +26,7 @@ from medusa_auth.models import AuthIdentity, Invite, User
 from medusa_auth.state import auth_state
 from medusa_auth.tokens import TokenKind
 from tests.conftest import PASSWORD
-from tests.input_corpus import BAD_BODIES, BAD_EMAILS, BAD_INTEGERS, GOOD_EMAILS, body
+from tests.input_corpus import BAD_BODIES, BAD_EMAILS, BAD_IDS, BAD_INTEGERS, GOOD_EMAILS, body
 from tests.live import live_server
 
 LOGIN = "/auth/user/emailpass"
@@ -239,6 +239,35 @@ def test_control_ascii_digits_in_limit_and_offset_are_read(caller):
         assert page.status_code == 200 and (page.get_json()["limit"], page.get_json()["offset"]) == (7, 0)
 
 
+# -- ids in the path ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "raw_id"), BAD_IDS, ids=[i[0] for i in BAD_IDS])
+def test_an_id_no_row_can_have_is_a_404_on_every_id_route(caller, caplog, name, raw_id):
+    """On PostgreSQL a NUL in a path id reached the query and came back as a 500."""
+    admin = caller.bearers["admin"]
+    for method, path in (
+        ("GET", f"/admin/users/{raw_id}"),
+        ("GET", f"{INVITES}/{raw_id}"),
+        ("DELETE", f"{INVITES}/{raw_id}"),
+        ("POST", f"{INVITES}/{raw_id}/resend"),
+    ):
+        response = caller.client.open(path, method=method, headers=admin)
+        assert response.status_code == 404, (method, path, response.get_data()[:200])
+        assert response.get_json()["type"] == "not_found"
+    assert_no_error_logged(caplog)
+
+
+def test_control_a_real_id_is_found_on_every_id_route(caller):
+    admin = caller.bearers["admin"]
+    invite = caller.client.post(INVITES, json={"email": "new@example.com"}, headers=admin).get_json()["invite"]
+    me = caller.client.get("/admin/users/me", headers=admin).get_json()["user"]
+    assert caller.client.get(f"/admin/users/{me['id']}", headers=admin).status_code == 200
+    assert caller.client.get(f"{INVITES}/{invite['id']}", headers=admin).status_code == 200
+    assert caller.client.post(f"{INVITES}/{invite['id']}/resend", headers=admin).status_code == 200
+    assert caller.client.delete(f"{INVITES}/{invite['id']}", headers=admin).status_code == 200
+
+
 # -- the same corpus against gunicorn ------------------------------------------------------------------
 
 
@@ -257,9 +286,11 @@ def test_the_corpus_against_a_live_gunicorn_gets_400s_and_no_traceback(tmp_path:
             sent.append(server.get(f"{INVITES}?{urlencode({'email': email})}", headers=admin))
         for _, value in BAD_INTEGERS:
             sent.append(server.get(f"/admin/users?{urlencode({'limit': value})}", headers=admin))
+        missing = [server.get(f"/admin/users/{raw_id}", headers=admin) for _, raw_id in BAD_IDS]
         assert server.get("/health").status == 200
         log = server.stderr()
     # 414: gunicorn's own JSON refusal of a request line over 4094 bytes (the 5000-digit limit).
     assert [r.status for r in sent if r.status not in (400, 414)] == []
+    assert {r.status for r in missing} == {404}
     assert {r.json()["type"] for r in sent} == {"invalid_data"}
     assert "Traceback" not in log and "unhandled error" not in log, log[-3000:]

@@ -16,7 +16,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from medusa_auth.openapi import document
-from medusa_auth.validation import EMAIL_PATTERN, EMAIL_REFUSED_PATTERNS, MAX_EMAIL_LENGTH, is_email
+from medusa_auth.validation import (
+    EMAIL_PATTERN,
+    EMAIL_REFUSED_PATTERNS,
+    MAX_EMAIL_LENGTH,
+    RESOURCE_ID_PATTERN,
+    is_email,
+)
 from tests.input_corpus import BAD_EMAILS, GOOD_EMAILS
 from tests.live import BIN, ROOT, live_server
 
@@ -115,6 +121,18 @@ def test_every_email_in_a_body_or_query_is_the_email_schema():
     assert schemas["ResetRequest"]["properties"]["identifier"]["$ref"] == ref
     [email_param] = [p for p in spec["paths"]["/admin/invites"]["get"]["parameters"] if p["name"] == "email"]
     assert email_param["schema"]["$ref"] == ref
+
+
+def test_every_id_in_a_path_has_the_servers_id_pattern():
+    spec = json.loads(document())
+    patterns = [
+        parameter["schema"]["pattern"]
+        for item in spec["paths"].values()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    ]
+    assert len(patterns) == 4 and set(patterns) == {RESOURCE_ID_PATTERN}
 
 
 # The validator schemathesis itself judges with (jsonschema-rs, ECMA-262 regular expressions): what it calls

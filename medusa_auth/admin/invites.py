@@ -5,7 +5,7 @@ from typing import Any
 from flask import g, request
 
 from ..errors import invalid_data
-from ..validation import email_arg, email_field, int_arg, json_object, metadata_field, name_field
+from ..validation import email_arg, email_field, int_arg, json_object, metadata_field, name_field, path_id
 from . import bp, invite_service
 
 MAX_NAME_LENGTH = 255
@@ -32,19 +32,19 @@ def list_invites() -> dict[str, Any]:
 @bp.get("/invites/<invite_id:invite_id>")
 def get_invite(invite_id: str) -> dict[str, Any]:
     """One invite, without its token."""
-    return {"invite": invite_service.get_invite(invite_id).to_dict()}
+    return {"invite": invite_service.get_invite(path_id(invite_id, "Invite")).to_dict()}
 
 
 @bp.post("/invites/<invite_id:invite_id>/resend")
 def resend_invite(invite_id: str) -> dict[str, Any]:
     """A new token and expiry; the invite's older tokens stop working."""
-    return invite_service.resend_invite(invite_id).to_dict()
+    return invite_service.resend_invite(path_id(invite_id, "Invite")).to_dict()
 
 
 @bp.delete("/invites/<invite_id:invite_id>")
 def delete_invite(invite_id: str) -> dict[str, Any]:
     """Withdraw an invite; its tokens stop working."""
-    invite_service.delete_invite(invite_id)
+    invite_service.delete_invite(path_id(invite_id, "Invite"))
     return {"id": invite_id, "object": "invite", "deleted": True}
 
 

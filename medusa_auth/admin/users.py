@@ -4,7 +4,7 @@ from typing import Any
 
 from flask import g
 
-from ..validation import int_arg
+from ..validation import int_arg, path_id
 from . import bp, service
 
 
@@ -26,4 +26,4 @@ def list_users() -> dict[str, Any]:
 @bp.get("/users/<user_id>")
 def get_user(user_id: str) -> dict[str, Any]:
     """One user by id."""
-    return {"user": service.get_user(user_id).to_dict()}
+    return {"user": service.get_user(path_id(user_id, "User")).to_dict()}
