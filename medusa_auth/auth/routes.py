@@ -7,7 +7,7 @@ from flask import Blueprint, g
 from .. import sessions
 from ..extension import medusa_auth
 from ..guard import verify_bearer
-from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
+from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
 from ..tokens import TokenKind
 from . import identity_service, reset
 
@@ -50,9 +50,7 @@ def delete_session() -> dict[str, bool]:
 @bp.post("/user/emailpass/reset-password")
 def request_password_reset() -> tuple[str, int]:
     """Mail a reset link if the identifier is known; 201 either way, so nobody learns who has an account."""
-    identifier = string_field(json_object(), "identifier", max_length=MAX_EMAIL_LENGTH)
-    assert identifier is not None
-    reset.request_reset(identifier)
+    reset.request_reset(email_field(json_object(), "identifier"))
     return "", 201
 
 
