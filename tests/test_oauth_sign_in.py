@@ -22,12 +22,13 @@ from tests.oauth_fixtures import GitHubStandIn, GitHubUser, OidcClient, OidcProv
 
 CALLBACK = "http://127.0.0.1:8000/auth/okta/callback"
 OTHER_CALLBACK = "https://shop.example.com/auth/callback"
+PAGE_CALLBACK = "http://localhost:9000/app/login/okta/callback"  # MEDUSA_BACKEND_URL's default, then the page
 GITHUB_CALLBACK = "http://127.0.0.1:8000/auth/github/callback"
 
 
 @pytest.fixture(scope="module")
 def okta_client(oidc_provider: OidcProvider) -> OidcClient:
-    return oidc_provider.register_client(CALLBACK, OTHER_CALLBACK)
+    return oidc_provider.register_client(CALLBACK, OTHER_CALLBACK, PAGE_CALLBACK)
 
 
 @pytest.fixture
@@ -384,3 +385,51 @@ def test_an_openid_provider_that_cannot_be_discovered_is_a_503_at_the_start(app_
     broken = app_factory(**{**settings, "OKTA_ISSUER": "http://127.0.0.1:9/nothing-here"})
     answer = broken.test_client().post("/auth/user/okta")
     assert answer.status_code == 503 and answer.headers["Retry-After"]
+
+
+# ---------------------------------------------------------------- the sign-in page
+
+
+def page_sign_in(client: FlaskClient, oidc_provider: OidcProvider, login: str, next_path: str = "/app/") -> str:
+    """'Continue with Okta' in the test client's browser, the person at the provider: the page's callback URL."""
+    started = client.get("/app/login/okta", query_string={"next": next_path})
+    assert started.status_code == 303, started.get_data(as_text=True)
+    assert query_of(started.headers["Location"])["redirect_uri"] == PAGE_CALLBACK
+    return oidc_provider.sign_in(started.headers["Location"], login)
+
+
+def test_the_sign_in_page_offers_each_provider(client):
+    page = client.get("/app/login?next=/app/").get_data(as_text=True)
+    assert "Continue with Okta" in page and 'href="/app/login/okta?next=/app/"' in page
+
+
+def test_the_sign_in_page_offers_nothing_without_providers(app_factory, settings):
+    page = app_factory(**{**settings, "AUTH_PROVIDERS": None}).test_client().get("/app/login").get_data(as_text=True)
+    assert "Continue with" not in page
+
+
+def test_the_page_round_trip_signs_in_and_follows_next(client, oidc_provider):
+    oidc_provider.set_account("page-user", email="page-user@example.com")
+    landed = page_sign_in(client, oidc_provider, "page-user", "/app/?from=okta")
+    assert landed.startswith(PAGE_CALLBACK + "?")
+    answer = client.get(landed.removeprefix("http://localhost:9000"))
+    assert answer.status_code == 302 and answer.headers["Location"] == "/app/?from=okta"
+    assert "page-user@example.com" in client.get("/app/").get_data(as_text=True)
+
+
+def test_a_callback_in_another_browser_signs_nobody_in(app, client, oidc_provider):
+    landed = page_sign_in(client, oidc_provider, "victim-of-login-csrf")
+    other_browser = app.test_client()
+    answer = other_browser.get(landed.removeprefix("http://localhost:9000"))
+    assert answer.status_code == 400 and "This sign-in did not start here" in answer.get_data(as_text=True)
+    assert other_browser.get("/admin/users/me").status_code == 401
+    assert client.get(landed.removeprefix("http://localhost:9000")).status_code == 302  # its own browser still can
+
+
+def test_a_hostile_next_lands_on_a_local_page(client, oidc_provider):
+    landed = page_sign_in(client, oidc_provider, "next-tester", "//evil.example.com")
+    assert client.get(landed.removeprefix("http://localhost:9000")).headers["Location"] == "/app/"
+
+
+def test_an_unknown_provider_page_is_a_404(client):
+    assert client.get("/app/login/gitlab").status_code == 404

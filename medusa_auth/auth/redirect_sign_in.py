@@ -23,7 +23,7 @@ from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
 from ..models import AuthIdentity, ProviderIdentity, User, normalize_email
-from ..providers.oauth import ProviderClient, ProviderUnavailable, SignInRefused, provider_error_text
+from ..providers.oauth import Authorization, ProviderClient, ProviderUnavailable, SignInRefused, provider_error_text
 from ..providers.state import PendingSignIn, StateStoreUnavailable
 from ..request_data import is_email
 from ..security_log import security_event
@@ -63,18 +63,22 @@ def is_redirect_provider(provider_id: str) -> bool:
 def start(actor_type: str, provider_id: str, callback_url: str | None) -> str:
     """The provider's authorize URL for a new sign-in; the state it carries is kept server-side, 10 minutes."""
     client = _client(actor_type, provider_id)
-    callback_url = allowed_callback_url(client, callback_url)
+    return begin(client, actor_type, allowed_callback_url(client, callback_url)).url
+
+
+def begin(client: ProviderClient, actor_type: str, callback_url: str) -> Authorization:
+    """A new sign-in to ``callback_url`` (already checked), its state saved; for this service's own pages too."""
     try:
         authorization = client.authorization(callback_url)
     except ProviderUnavailable as error:  # its endpoints cannot be found (discovery): before any state is kept
-        raise _unavailable(f"{provider_id}: {error}") from None
-    pending = PendingSignIn(actor_type, provider_id, callback_url, authorization.code_verifier, authorization.nonce)
+        raise _unavailable(f"{client.id}: {error}") from None
+    pending = PendingSignIn(actor_type, client.id, callback_url, authorization.code_verifier, authorization.nonce)
     try:
         medusa_auth().sign_in_states.save(authorization.state, pending)
     except StateStoreUnavailable as error:
         raise _unavailable(f"sign-in states: {error}") from None
-    security_event("redirect_sign_in_started", actor_type=actor_type, provider=provider_id)
-    return authorization.url
+    security_event("redirect_sign_in_started", actor_type=actor_type, provider=client.id)
+    return authorization
 
 
 def allowed_callback_url(client: ProviderClient, asked: str | None) -> str:
@@ -132,13 +136,25 @@ def finish(actor_type: str, provider_id: str, query: Mapping[str, Any]) -> Signe
 
 
 def provision_user(provider_id: str, claims: Mapping[str, Any]) -> User:
-    """The admin of a first sign-in's identity: the user with the provider's verified email, or a new one."""
-    client = medusa_auth().redirect_providers.get(provider_id)
-    if client is None or not _allowed(USER, provider_id):
+    """The admin for a first sign-in's token (``POST /auth/{provider}/user``); 400 if it has one already."""
+    if not _allowed(USER, provider_id):
         raise unauthorized()
     identity = current_identity(dict(claims))
     if identity.user_id is not None:
         raise invalid_data(ALREADY_A_USER)
+    return user_for(identity, provider_id)
+
+
+def user_for(identity: AuthIdentity, provider_id: str) -> User:
+    """The identity's admin: its own, else the user with the provider's verified email, else a new one from the profile.
+
+    Nothing is linked or created on an email the provider has not verified (401).
+    """
+    if identity.user_id is not None:
+        user = db.session.get(User, identity.user_id)
+        if user is not None:
+            return user
+    client = medusa_auth().redirect_providers[provider_id]
     provider_identity = next((p for p in identity.provider_identities if p.provider == provider_id), None)
     if provider_identity is None:
         security_event("token_refused", reason="identity has no such provider", auth_identity_id=identity.id)
