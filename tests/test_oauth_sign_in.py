@@ -433,3 +433,26 @@ def test_a_hostile_next_lands_on_a_local_page(client, oidc_provider):
 
 def test_an_unknown_provider_page_is_a_404(client):
     assert client.get("/app/login/gitlab").status_code == 404
+
+
+# ---------------------------------------------------------------- what the logs never hold
+
+
+def test_no_secret_of_a_sign_in_reaches_a_log_line_or_an_answer(client, app, oidc_provider, okta_client, caplog):
+    caplog.set_level("DEBUG", logger="medusa_auth")
+    location = start(client)
+    with app.app_context():
+        verifier = db.session.execute(db.select(OAuthState.code_verifier)).scalar_one()
+    query = query_of(oidc_provider.sign_in(location, "logged"))
+    secrets = [okta_client.client_secret, verifier, query["code"], query["state"], query_of(location)["nonce"]]
+    answers = [callback(client, query), callback(client, query), callback(client, {**query, "code": "x"})]
+    token = answers[0].get_json()["token"]
+    secrets += [token, *token.split(".")[1:]]
+    oidc_provider.tamper_next_id_token("audience")
+    answers.append(callback(client, query_of(oidc_provider.sign_in(start(client), "logged"))))
+    answers.append(provision(client, token))
+    text = "\n".join(record.getMessage() for record in caplog.records) + "".join(
+        answer.get_data(as_text=True) for answer in answers[1:]
+    )
+    assert "redirect_sign_in_refused" in text and "login_succeeded" in text
+    assert [secret[:12] for secret in secrets if secret in text] == []
