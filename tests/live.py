@@ -39,7 +39,15 @@ STOP_TIMEOUT = 15.0
 WORKERS = 2
 COMMAND_TIMEOUT = 120.0
 # Variables of the parent that must not leak into the server (besides every JWT_* and MAIL_*).
-_INHERITED_NOT = {*ENVIRONMENT_VARIABLES, "HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "FLASK_APP"}
+_INHERITED_NOT = {
+    *ENVIRONMENT_VARIABLES,
+    "HOST",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_CMD_ARGS",
+    "FLASK_APP",
+}
 
 
 class ServerFailed(RuntimeError):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from medusa_auth.errors import error_type
 from tests.live import (
     ROOT,
     LiveServer,
@@ -129,6 +130,22 @@ def test_a_handful_of_slow_clients_do_not_hold_up_health(server):
             sock.sendall(_body_of(body_length)[1:])
         answers = [read_until_closed(sock, timeout=30.0) for sock in slow]
     assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 401 UNAUTHORIZED"] * SLOW_CLIENTS
+
+
+def test_a_body_that_stops_arriving_gets_408_json_at_its_deadline_and_the_worker_lives_on(tmp_path):
+    """A body must arrive within half the worker timeout (here 1 s of 2): the thread is freed, nothing is killed."""
+    extra_env = {"GUNICORN_CMD_ARGS": "--timeout 2"}
+    with live_server(tmp_path / "deadline", extra_env=extra_env) as server:
+        workers = server.worker_pids()
+        with stalled_client(server.base_url, _slow_login(200)) as slow:
+            answer = read_until_closed(slow, timeout=30.0)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b"\r\n", 1)[0] == b"HTTP/1.1 408 REQUEST TIMEOUT"
+        assert json.loads(body) == {"type": error_type(408), "message": "The request body did not arrive within 1 s"}
+        assert server.get("/health").status == 200
+        assert server.worker_pids() == workers
+        logs = server.stderr()
+    assert "WORKER TIMEOUT" not in logs and "Traceback" not in logs
 
 
 def _workers_with_open_database(server: LiveServer, workers: set[int]) -> set[int]:

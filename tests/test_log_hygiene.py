@@ -13,7 +13,10 @@ import contextlib
 import json
 import logging
 import re
+import socket
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,17 @@ from flask import Flask
 from medusa_auth import clock
 from medusa_auth.auth import throttle
 from tests.conftest import PASSWORD
-from tests.live import LiveServer, live_server, raw_exchange, read_until_closed, rsa_private_pem, stalled_client
+from tests.live import (
+    FLASK,
+    HttpResponse,
+    LiveServer,
+    live_server,
+    raw_exchange,
+    read_until_closed,
+    rsa_private_pem,
+    run_command,
+    stalled_client,
+)
 
 WRONG_PASSWORD = "Wrong-Horse-Battery-9137"
 REDIS_PASSWORD = "redis-secret-pass-5512"
@@ -182,6 +195,7 @@ JWT_SHAPE = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.")
 QUERY_STRING = re.compile(r"\?[^\s\"'\\]*=")
 # A placeholder of the service's id shape for each path parameter, and the converter-free spelling of the rule.
 PLAUSIBLE_ID = "user_01JZZZZZZZZZZZZZZZZZZZZZZZ"
+WORKER_TIMEOUT = 2  # seconds: gunicorn's --timeout; a request body gets half of it
 WORKER_MODELS = {
     "configured": "",  # what gunicorn.conf.py chooses
     "sync": "--worker-class sync --threads 1",  # what the README allows behind a buffering proxy
@@ -255,10 +269,37 @@ def _plant(server: LiveServer) -> Planted:
     ).json()["token"]
     session = server.post("/auth/session", headers=bearer)
     cookie_name, _, rest = session.headers["Set-Cookie"].partition("=")
-    invite = server.post("/admin/invites", headers=bearer, json_body={"email": "invitee-live@example.com"})
-    invite_token = invite.json()["invite"]["token"]
-    link = f"{server.base_url}/app/invite?token={invite_token}"
-    return Planted(token, registration, invite_token, link, cookie_name, rest.split(";")[0])
+    # The CLI prints the accept link without mailing it (the mail server here never answers).
+    link = run_command([FLASK, "--app", "wsgi", "invites", "create", "--email", "invitee-live@example.com"], server.env)
+    link = link.strip().splitlines()[-1]
+    return Planted(token, registration, link.partition("token=")[2], link, cookie_name, rest.split(";")[0])
+
+
+@contextlib.contextmanager
+def silent_mail_server(hold_seconds: float) -> Iterator[int]:
+    """A port where a mail server accepts connections and says nothing, closing each after ``hold_seconds``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = listener.accept()
+                held.append(connection)
+                threading.Timer(hold_seconds, connection.close).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for connection in held:
+            connection.close()
 
 
 def _drive_every_route(server: LiveServer, app: Flask, planted: Planted) -> None:
@@ -309,6 +350,16 @@ def _gunicorn_refusals(planted: Planted) -> list[bytes]:
     ]
 
 
+def _request_held_by_the_mail_server(server: LiveServer, planted: Planted) -> HttpResponse:
+    """An invite whose mail the server never takes: past the worker timeout (the sync worker is killed)."""
+    return server.post(
+        f"/admin/invites?token={planted.invite}&password={LIVE_PASSWORD}",
+        headers=planted.headers(),
+        json_body={"email": "held-by-mail@example.com", "metadata": {"next": planted.link}},
+        timeout=30.0,
+    )
+
+
 def _stalled_requests(planted: Planted) -> list[bytes]:
     """Clients that stop sending: after part of a body (the worker-timeout path), or inside the headers."""
     body = json.dumps(planted.json_body()).encode()
@@ -324,34 +375,41 @@ def _stalled_requests(planted: Planted) -> list[bytes]:
 @pytest.mark.parametrize("worker_model", WORKER_MODELS)
 def test_no_gunicorn_log_line_holds_what_a_client_sent(tmp_path: Path, app: Flask, worker_model: str):
     pem = rsa_private_pem()
-    extra_env = {
-        "LOG_LEVEL": "DEBUG",
-        "GUNICORN_CMD_ARGS": f"--log-level debug --timeout 2 {WORKER_MODELS[worker_model]}",
-    }
-    with live_server(
-        tmp_path / "live", user=(LIVE_EMAIL, LIVE_PASSWORD), private_key_pem=pem, extra_env=extra_env
-    ) as server:
-        planted = _plant(server)
-        _drive_every_route(server, app, planted)
-        refused = [raw_exchange(server.base_url, request) for request in _gunicorn_refusals(planted)]
-        with contextlib.ExitStack() as clients:
-            stalled = [
-                clients.enter_context(stalled_client(server.base_url, sent)) for sent in _stalled_requests(planted)
-            ]
-            # The stalled body is answered (or dropped) once the server gives up on it; the stalled headers
-            # are then abandoned by their client half-way, as a client that goes away does.
-            answer = read_until_closed(stalled[0], timeout=15.0)
-        # A client that goes away half-way through its body.
-        with stalled_client(server.base_url, _stalled_requests(planted)[0][:-10]):
-            time.sleep(0.2)
-        server.get("/health")  # every line before this one has been written
+    with silent_mail_server(hold_seconds=4 * WORKER_TIMEOUT) as mail_port:
+        extra_env = {
+            "LOG_LEVEL": "DEBUG",
+            "GUNICORN_CMD_ARGS": f"--log-level debug --timeout {WORKER_TIMEOUT} {WORKER_MODELS[worker_model]}",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(mail_port),
+        }
+        user = (LIVE_EMAIL, LIVE_PASSWORD)
+        with live_server(tmp_path / "live", user=user, private_key_pem=pem, extra_env=extra_env) as server:
+            planted = _plant(server)
+            _drive_every_route(server, app, planted)
+            refused = [raw_exchange(server.base_url, request) for request in _gunicorn_refusals(planted)]
+            held = _request_held_by_the_mail_server(server, planted)
+            with contextlib.ExitStack() as clients:
+                sent = _stalled_requests(planted)
+                stalled = [clients.enter_context(stalled_client(server.base_url, request)) for request in sent]
+                # The stalled body is answered once the server gives up on it; the client stalled inside its
+                # headers then goes away, as clients do.
+                answer = read_until_closed(stalled[0], timeout=15.0)
+            with stalled_client(server.base_url, sent[0][:-10]):  # a client that leaves half-way through its body
+                time.sleep(0.2)
+            server.get("/health")  # every line before this one has been written
     logs = server.stdout_file.read_text() + server.stderr()
 
     assert "/admin/users/me" in logs and "Invalid request from ip=" in logs  # the logs are there to be read
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 ")
-    for response in [answer, *refused]:
-        assert planted.found_in(response.decode("latin-1")) == [], response[:200]
     assert [line[:300] for line in logs.splitlines() if planted.found_in(line)] == []
     assert pem_pieces(pem)[1] not in logs
     assert JWT_SHAPE.findall(logs) == []  # nor any token the test did not plant (a reset token sent by mail)
     assert [line for line in logs.splitlines() if QUERY_STRING.search(line)] == []
+    for response in [answer, *refused]:
+        assert planted.found_in(response.decode("latin-1")) == [], response[:200]
+    # The paths that were driven: a worker killed while the mail server held its request (sync), or the
+    # request answered once the send failed (threads); the stalled body refused at its deadline.
+    if worker_model == "sync":
+        assert "WORKER TIMEOUT" in logs and "Error handling request POST /admin/invites" in logs
+    else:
+        assert held.status == 200 and held.json()["invite"]["email"] == "held-by-mail@example.com"
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
