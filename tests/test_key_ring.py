@@ -19,6 +19,7 @@ from medusa_auth.keys.material import generate_private_key, private_key_pem, pub
 from medusa_auth.keys.ring import ACTIVE, RETIRED, REVOKED, STANDBY, RefreshingKeySet, RingError
 from medusa_auth.models import SigningKeyRecord
 from medusa_auth.tokens import InvalidToken, TokenKind
+from tests.helpers import FakeClock
 
 # The `app` fixture empties the database after each test, for the apps these tests build beside it.
 pytestmark = pytest.mark.usefixtures("app")
@@ -135,19 +136,17 @@ def test_the_second_rotation_activates_the_standby_and_retires_the_old_key(seede
     assert sorted(kids_in_jwks(server)) == sorted([old, new])
 
 
-def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(seeded, server, monkeypatch):
+def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(seeded, server, frozen_clock: FakeClock):
     [old] = states(seeded)
     old_token = token_from(server)
     run(seeded, "keys", "rotate", "--now")
     # Published as long as the longest-lived token it may have signed: here an invite (a day).
     lifetime = server.extensions["medusa_auth"].jwt.longest_token_lifetime
     assert lifetime == 86400
-    before = clock.now() + lifetime - 60
-    monkeypatch.setattr(clock, "now", lambda: before)
+    frozen_clock.move(lifetime - 60)
     server.extensions["medusa_auth"].keys.refresh()
     assert old in kids_in_jwks(server)
-    later = clock.now() + 60 + clock.LEEWAY_SECONDS + 1
-    monkeypatch.setattr(clock, "now", lambda: later)
+    frozen_clock.move(60 + clock.LEEWAY_SECONDS + 1)
     server.extensions["medusa_auth"].keys.refresh()
     assert old not in kids_in_jwks(server)
     assert not verifies(server, old_token)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from medusa_auth.web.navigation import HOME, safe_next
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
