@@ -7,6 +7,7 @@ registers (``jwks_fixtures``, ``throttle_fixtures``, ``web_fixtures``); ``live.p
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -211,11 +212,20 @@ class Issuer:
 
 
 def make_issuer(environ: dict[str, str], private: Any) -> Issuer:
-    config = get_jwt_config(environ)
+    """An Issuer with Tokens of its own, so no test sees another's token cache; only the parsed config is shared."""
+    config = _jwt_config(tuple(sorted(environ.items())))
     return Issuer(config, Tokens(KeySet.from_config(config), config.http), private)
 
 
+@functools.cache
+def _jwt_config(environ: tuple[tuple[str, str], ...]) -> JwtConfig:
+    # Parsing a PEM costs tens of milliseconds and hundreds of tests use the same few; a JwtConfig is frozen.
+    return get_jwt_config(dict(environ))
+
+
+@functools.cache
 def load_private(pem: str) -> Any:
+    """The private key of a PEM, parsed once per session (keys are immutable)."""
     return serialization.load_pem_private_key(pem.encode(), password=None)
 
 

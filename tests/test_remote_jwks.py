@@ -43,8 +43,9 @@ def verifies(remote: RemoteJwks, token: str) -> bool:
     return True
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def signer() -> Signer:
+    """The issuer's key, made once for the module: RSA keys are slow to generate, and no test changes it."""
     return Signer("key-1")
 
 
