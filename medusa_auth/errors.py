@@ -24,6 +24,7 @@ _TYPE_BY_STATUS = {
     403: "not_allowed",
     404: "not_found",
     405: "not_allowed",
+    408: "invalid_data",
     409: "conflict",
     413: "invalid_data",
     414: "invalid_data",

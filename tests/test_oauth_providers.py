@@ -552,13 +552,13 @@ def test_a_known_document_keeps_serving_while_the_provider_fails(jwks_server, fa
     client = OpenIdConnectClient(one_provider(**{**OKTA, "OKTA_ISSUER": jwks_server.base_url}), clock=fake_clock)
     assert client.metadata() == document
     jwks_server.answer.status = 500
-    fake_clock.advance(3601)
+    fake_clock.move(3601)
     assert client.metadata() == document  # stale but known
     assert jwks_server.fetches() == 2
-    fake_clock.advance(10)
+    fake_clock.move(10)
     client.metadata()
     assert jwks_server.fetches() == 2  # no new attempt within the retry delay
-    fake_clock.advance(86400)
+    fake_clock.move(86400)
     with pytest.raises(ProviderUnavailable):
         client.metadata()
 

@@ -7,8 +7,6 @@ provider (``sign_in``) and the storefront that passes the callback's query on.
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from flask.testing import FlaskClient
 
 from medusa_auth.database import db
 from medusa_auth.models import AuthIdentity, OAuthState, ProviderIdentity, User
-from tests.conftest import PASSWORD, AuthActions
+from tests.helpers import PASSWORD, AuthActions, claims_of
 from tests.oauth_fixtures import GitHubStandIn, GitHubUser, OidcClient, OidcProvider, query_of
 
 CALLBACK = "http://127.0.0.1:8000/auth/okta/callback"
@@ -40,11 +38,6 @@ def settings(settings: dict[str, Any], oidc_provider: OidcProvider, okta_client:
         "AUTH_CALLBACK_URLS": OTHER_CALLBACK,
         **oidc_provider.settings("okta", okta_client, CALLBACK),
     }
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
 def start(client: FlaskClient, provider: str = "okta", **body: Any) -> str:
