@@ -11,6 +11,7 @@ from ..request_data import MAX_EMAIL_LENGTH, int_arg, json_object, string_field
 from . import invite_service, user_service
 
 MAX_NAME_LENGTH = 255
+MAX_ID_LENGTH = 64  # the id columns' length
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -39,10 +40,12 @@ def me() -> dict[str, Any]:
 
 @bp.get("/users")
 def list_users() -> dict[str, Any]:
-    """A page of users, oldest first."""
+    """A page of users, oldest first, filtered by ``email``; ``after`` (a user id) pages by keyset."""
     offset = int_arg("offset", 0, minimum=0, maximum=10**9)
     limit = int_arg("limit", 50, minimum=1, maximum=1000)
-    users, count = user_service.list_users(offset, limit)
+    email = string_field(request.args, "email", max_length=MAX_EMAIL_LENGTH, required=False)
+    after = string_field(request.args, "after", max_length=MAX_ID_LENGTH, required=False)
+    users, count = user_service.list_users(offset, limit, email, after)
     return {"users": [u.to_dict() for u in users], "count": count, "offset": offset, "limit": limit}
 
 
