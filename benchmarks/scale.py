@@ -26,6 +26,7 @@ import os
 import platform
 import secrets
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -168,7 +169,7 @@ def serve(root: Path, name: str, env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     log = root / f"{name}.log"
     with open(log, "wb") as output:
-        process = __import__("subprocess").Popen(
+        process = subprocess.Popen(
             [GUNICORN, "--config", str(ROOT / "benchmarks" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
              "wsgi:app"],
             cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True,
