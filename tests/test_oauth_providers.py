@@ -227,10 +227,6 @@ class InAppContext:
         with self.app.app_context():
             return self.store.take(state)
 
-    def purge(self) -> int:
-        with self.app.app_context():
-            return self.store.purge()
-
 
 @pytest.fixture(params=["database", "redis"])
 def state_store(request: pytest.FixtureRequest, app: Flask) -> Any:
@@ -281,7 +277,7 @@ def test_racing_takes_of_one_state_give_it_to_one_of_them(state_store: StateStor
     assert results.count(PENDING) == 1 and results.count(None) == 7
 
 
-def test_the_database_keeps_a_hash_of_the_state_and_purges_expired_rows(app: Flask, monkeypatch):
+def test_the_database_keeps_a_hash_of_the_state_and_the_purge_command_deletes_expired_rows(app: Flask, monkeypatch):
     store = DatabaseStateStore()
     start = clock.now()
     with app.app_context():
@@ -292,7 +288,8 @@ def test_the_database_keeps_a_hash_of_the_state_and_purges_expired_rows(app: Fla
         rows = db.session.execute(db.select(OAuthState)).scalars().all()
         assert len(rows) == 2 and all("state" not in row.state_hash and len(row.state_hash) == 64 for row in rows)
         monkeypatch.setattr(clock, "now", lambda: start + STATE_LIFETIME_SECONDS)
-        assert store.purge() == 1
+        result = app.test_cli_runner().invoke(args=["purge"])
+        assert result.exit_code == 0 and "sign-in states: 1 deleted" in result.output, result.output
         assert store.take("new-state") == PENDING
 
 

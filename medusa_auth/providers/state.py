@@ -5,7 +5,7 @@ the OpenID Connect nonce; it lives 10 minutes and is taken once: the take is one
 (``DELETE ... RETURNING`` in the database, ``GETDEL`` in Redis), so two callbacks racing with one state
 cannot both proceed. The store keeps only the SHA-256 of the state. Redis when ``REDIS_URL`` is set
 (expiry is Redis's own), else the database (expired rows are swept when a sign-in starts, and by
-``purge``).
+``flask --app wsgi purge``).
 """
 
 from __future__ import annotations
@@ -53,9 +53,6 @@ class StateStore(Protocol):
     def take(self, state: str) -> PendingSignIn | None:
         """The pending sign-in, removed in the same step; None if unknown, expired or already taken."""
 
-    def purge(self) -> int:
-        """Remove expired sign-ins; how many went."""
-
 
 class DatabaseStateStore:
     """Rows of ``oauth_state``, each in its own short transaction (apart from the request's session)."""
@@ -80,11 +77,6 @@ class DatabaseStateStore:
         if row is None or row.expires_at <= clock.now():
             return None
         return PendingSignIn(*row[: len(columns)])
-
-    def purge(self) -> int:
-        with db.engine.begin() as connection:
-            result = connection.execute(delete(OAuthState).where(OAuthState.expires_at <= clock.now()))
-        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class RedisStateStore:
@@ -112,9 +104,6 @@ class RedisStateStore:
         if fields.pop("expires_at") <= clock.now():  # Redis's own expiry may lag by a moment
             return None
         return PendingSignIn(**fields)
-
-    def purge(self) -> int:
-        return 0  # Redis expires the keys itself
 
     def _key(self, state: str) -> str:
         return f"{self.key_prefix}:oauth_state:{digest(state)}"
