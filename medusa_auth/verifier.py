@@ -61,9 +61,11 @@ class JWTVerifier:
         app: Flask | None = None,
         *,
         kinds: Collection[TokenKind] = (TokenKind.ACCESS,),
+        actor_types: Collection[str] = ("user",),
         policy: JwksPolicy | None = None,
     ):
         self.kinds = frozenset(kinds)
+        self.actor_types = frozenset(actor_types)  # whose tokens open the routes (a customer's too, if named)
         self.policy = policy
         if app is not None:
             self.init_app(app)
@@ -79,7 +81,7 @@ class JWTVerifier:
             expires_in=0,  # a verifier issues nothing
         )
         app.extensions[EXTENSION_NAME] = _AppVerifier(
-            keys, Tokens(keys, options), _names(app.config.get("JWT_PROTECTED_PATHS"))
+            keys, Tokens(keys, options, self.actor_types), _names(app.config.get("JWT_PROTECTED_PATHS"))
         )
         app.before_request(self._guard_prefixes)
         app.register_error_handler(ApiError, api_error_response)
