@@ -26,13 +26,14 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 class ActorTypeConverter(BaseConverter):
     """An actor type: one path segment, never a name another /auth route uses (GET /auth/token/refresh stays a 405)."""
 
-    regex = rf"(?!(?:{'|'.join(sorted(RESERVED_ACTOR_TYPES))})$)[^/]+"
+    # "(?![^/])": the segment ends there; werkzeug matches a rule's last segments as one string, so "$" would not.
+    regex = rf"(?!(?:{'|'.join(sorted(RESERVED_ACTOR_TYPES))})(?![^/]))[^/]+"
 
 
 class ProviderConverter(BaseConverter):
     """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405)."""
 
-    regex = r"(?!providers$)[^/]+"
+    regex = r"(?!providers(?![^/]))[^/]+"
 
 
 @bp.record_once
