@@ -8,10 +8,13 @@ import json
 import logging
 from typing import Any
 
+import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
+from medusa_auth import create_app
 from medusa_auth.actors import Actors
 from medusa_auth.admin import invite_service
 from medusa_auth.database import db
@@ -590,3 +593,42 @@ def test_the_extensions_tokens_know_the_configured_actor_types(app: Flask):
         assert tokens.verify(
             tokens.issue_auth_token("authid_1", "", {}, actor_type="manager"), {TokenKind.REGISTRATION}
         )
+
+
+# -- the migration keeps the sessions it finds --------------------------------------------------------
+
+
+def test_migration_0007_turns_user_sessions_into_actor_sessions_and_back(tmp_path, rsa_pem: str):
+    url = f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
+    app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
+    now = "2026-01-01 00:00:00"
+    with app.app_context():
+        flask_migrate.upgrade(revision="0006")
+        for statement in (
+            f"""INSERT INTO "user" (id, email, created_at, updated_at)
+                VALUES ('user_1', 'a@example.com', '{now}', '{now}')""",
+            f"""INSERT INTO auth_identity (id, app_metadata, created_at, updated_at)
+                VALUES ('authid_1', '{{"user_id": "user_1"}}', '{now}', '{now}')""",
+            f"""INSERT INTO browser_session (id_hash, user_id, auth_identity_id, created_at, last_seen_at, expires_at)
+                VALUES ('h1', 'user_1', 'authid_1', '{now}', '{now}', '{now}')""",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        flask_migrate.upgrade(revision="0007")
+        row = db.session.execute(
+            text("SELECT actor_type, actor_id, auth_provider, auth_identity_id FROM browser_session")
+        )
+        assert row.one() == ("user", "user_1", "emailpass", "authid_1")
+        db.session.execute(
+            text(
+                f"""INSERT INTO browser_session (id_hash, actor_type, actor_id, auth_provider, auth_identity_id,
+                    created_at, last_seen_at, expires_at)
+                    VALUES ('h2', 'customer', 'cus_1', 'emailpass', 'authid_1', '{now}', '{now}', '{now}')"""
+            )
+        )
+        db.session.commit()
+        flask_migrate.downgrade(revision="0006")
+        rows = db.session.execute(text("SELECT id_hash, user_id FROM browser_session")).all()
+        assert rows == [("h1", "user_1")]  # a customer's session has no place in the old table
+        db.session.remove()
+        db.engine.dispose()
