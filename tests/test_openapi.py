@@ -40,6 +40,7 @@ SCHEMATHESIS_EXAMPLES = 100  # per operation and phase; the run below takes abou
 SCHEMATHESIS_SEED = 8725
 SCHEMATHESIS_TIMEOUT = 480
 EMAIL = "fuzz-admin@example.com"
+CUSTOMER_EMAIL = "fuzz-shopper@example.com"
 PASSWORD = "correct horse battery staple"
 
 
@@ -106,41 +107,60 @@ def test_openapi_json_is_served_with_an_etag(client):
     assert again.status_code == 304
 
 
-@pytest.mark.slow
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
-    """Every check schemathesis has, every phase, against gunicorn with a bearer token for the admin routes."""
-    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD)) as server:
-        token = server.login(EMAIL, PASSWORD)
-        result = subprocess.run(
-            [
-                str(BIN / "schemathesis"),
-                "--config-file",
-                str(ROOT / "tests" / "schemathesis.toml"),
-                "run",
-                f"{server.base_url}/openapi.json",
-                "--checks",
-                "all",
-                "--max-examples",
-                str(SCHEMATHESIS_EXAMPLES),
-                "--seed",
-                str(SCHEMATHESIS_SEED),
-                "--workers",
-                "1",
-                "--request-timeout",
-                "10",
-                "--header",
-                f"Authorization: Bearer {token}",
-                "--no-color",
-            ],
-            cwd=tmp_path,  # schemathesis keeps a crash cache in its working directory
-            capture_output=True,
-            text=True,
-            timeout=SCHEMATHESIS_TIMEOUT,
-        )
-        server_log = server.stderr()
+def run_schemathesis(server, token: str, cwd: Path, *selection: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Every check schemathesis has, every phase, with ``token`` as bearer; the result and how many cases it made."""
+    result = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "--config-file",
+            str(ROOT / "tests" / "schemathesis.toml"),
+            "run",
+            f"{server.base_url}/openapi.json",
+            *selection,
+            "--checks",
+            "all",
+            "--max-examples",
+            str(SCHEMATHESIS_EXAMPLES),
+            "--seed",
+            str(SCHEMATHESIS_SEED),
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--no-color",
+        ],
+        cwd=cwd,  # schemathesis keeps a crash cache in its working directory
+        capture_output=True,
+        text=True,
+        timeout=SCHEMATHESIS_TIMEOUT,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
     assert generated is not None, result.stdout[-2000:]
     print(f"schemathesis: {generated.group(1)} test cases generated, {generated.group(2)} passed")
-    assert int(generated.group(1)) >= 500
+    return result, int(generated.group(1))
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
+    """Every operation, against gunicorn with a user's bearer token (the admin routes open, the store's refuse it)."""
+    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD)) as server:
+        _, generated = run_schemathesis(server, server.login(EMAIL, PASSWORD), tmp_path)
+        server_log = server.stderr()
+    assert generated >= 500
+    assert "Traceback" not in server_log
+
+
+@pytest.mark.slow
+def test_schemathesis_on_the_store_routes_with_a_customers_token(tmp_path: Path):
+    """The store operations again, with a customer's token, so that they open and their bodies are fuzzed."""
+    create = ("customers", "create", "--email", CUSTOMER_EMAIL, "--password", PASSWORD)
+    with live_server(tmp_path / "live", commands=[create]) as server:
+        login = server.post("/auth/customer/emailpass", json_body={"email": CUSTOMER_EMAIL, "password": PASSWORD})
+        assert login.status == 200, login.body
+        _, generated = run_schemathesis(server, login.json()["token"], tmp_path, "--include-tag", "store")
+        server_log = server.stderr()
+    assert generated >= 100
     assert "Traceback" not in server_log
