@@ -53,8 +53,10 @@ bench-verifier: $(VENV)/.dev
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m benchmarks.verifier $(BENCH_ARGS)
 
-# The speed table (benchmarks/run.py, about two minutes): wrk from Debian and node when missing, the
-# flask-jwt-extended peer from PyPI, the guide's Node.js middleware from npm.
+# The speed table (benchmarks/run.py, under three minutes; benchmarks/README.md): the service beside bare
+# Flask, the guide's Node.js middleware and flask-jwt-extended. Installs wrk from Debian and node when
+# missing, the flask-jwt-extended peer from PyPI, the guide's Node.js middleware from npm.
+# BENCH_WORKER_CLASS=sync measures the previous worker model.
 bench: $(VENV)/.bench bench-tools benchmarks/node/node_modules/.package-lock.json
 	$(BIN)/python -m benchmarks.run
 

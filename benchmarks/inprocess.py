@@ -1,12 +1,12 @@
-"""The service's routes called through WSGI in-process (no sockets, no gunicorn): µs per request.
+"""Routes called through WSGI in-process (no sockets, no gunicorn): µs per request.
 
 Far less noisy than HTTP on a shared machine, and it isolates what the app adds per request: the same
-environ is passed to the app again and again, each case in turn for several rounds (medians shown).
+environ is passed to the app again and again, each case in turn for several rounds, the service's
+routes beside bare Flask's identical one (benchmarks/bare_flask.py).
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
+from benchmarks import bare_flask
 from benchmarks.app import build_app
 
 ROUNDS = 5
@@ -25,6 +26,7 @@ class Route:
     name: str
     path: str
     tokens: Iterable[str] | None = None  # an Authorization header per call, from here
+    bare: bool = False  # served by bare Flask instead of the service
 
 
 def _start_response(status: str, headers: Any, exc_info: Any = None) -> None:
@@ -42,17 +44,18 @@ def _environ(path: str, tokens: Iterator[str] | None) -> dict[str, Any]:
     return EnvironBuilder(path=path, headers=headers).get_environ()
 
 
-def measure(settings: Mapping[str, Any], routes: list[Route]) -> dict[str, float]:
-    """Median µs per request of each route over ``ROUNDS`` rounds of ``CALLS`` calls."""
-    app = build_app(settings)
+def measure(settings: Mapping[str, Any], routes: list[Route]) -> dict[str, list[float]]:
+    """µs per request of each route, one value per round (``ROUNDS`` rounds of ``CALLS`` calls)."""
+    apps = {False: build_app(settings), True: bare_flask.app}
     samples: dict[str, list[float]] = {route.name: [] for route in routes}
     token_streams = {route.name: iter(route.tokens) for route in routes if route.tokens is not None}
     for _ in range(ROUNDS):
         for route in routes:
             stream = token_streams.get(route.name)
             environs = [_environ(route.path, stream) for _ in range(CALLS)]
+            app = apps[route.bare]
             started = time.perf_counter()
             for environ in environs:
                 _call(app, environ)
             samples[route.name].append((time.perf_counter() - started) / CALLS * 1e6)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples

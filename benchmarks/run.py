@@ -1,12 +1,14 @@
 """`make bench`: each case under wrk against a real server on 127.0.0.1, printed as one table of ratios.
 
-Servers: the service (benchmarks/app.py: the real app plus a plain and a protected route) and the
-flask-jwt-extended peer, both under gunicorn with 2 sync workers; the guide's Node.js middleware on
-express (one process, as the guide runs it). All three run at once and the cases take turns: every
-round runs each case for a short slice, so a baseline and its case are measured seconds apart, and a
-ratio is the median of its per-round ratios (the spread across rounds is printed beside it). Knobs:
-BENCH_ROUNDS (default 4), BENCH_SLICE (seconds per case per round, default 2), BENCH_CONNECTIONS
-(default 16), BENCH_THREADS (wrk threads, default 2).
+Servers: the service (benchmarks/app.py: the real app plus a plain and a protected route), bare Flask
+with the identical plain route (benchmarks/bare_flask.py, issue 11's baseline) and the
+flask-jwt-extended peer, all under the same gunicorn settings (benchmarks/gunicorn.conf.py: the
+service's worker model); the guide's Node.js middleware on express (one process, as the guide runs
+it). All four run at once and the cases take turns: every round runs each case for a short slice, so
+a baseline and its case are measured seconds apart, and a ratio is the median of its per-round ratios
+(the spread across rounds is printed beside it). Knobs: BENCH_ROUNDS (default 4), BENCH_SLICE
+(seconds per case per round, default 2), BENCH_CONNECTIONS (default 16), BENCH_THREADS (wrk threads,
+default 2), BENCH_WORKER_CLASS=sync (the previous worker model) and GUNICORN_THREADS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import itertools
 import json
 import os
 import platform
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -55,6 +58,8 @@ LOGIN_SECONDS = 5
 STARTUP_TIMEOUT = 30.0
 EMAIL, PASSWORD = "bench@example.com", "correct horse battery staple"
 MICRO_TOKENS = 6000
+IN_PROCESS_BARE = "bare Flask, the same plain route (baseline)"
+SERVICE, BARE = "medusa_auth", "bare flask"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class Goal:
     ratios: list[float]  # one per round
     goal: float
     best_rounds: float | None = None  # the micro-benchmark's ratio of best rounds, used instead of the median
+    at_most: bool = False  # a ratio of times: the goal is a ceiling
 
     @property
     def measured(self) -> float:
@@ -108,7 +114,12 @@ class Goal:
 
     @property
     def met(self) -> bool:
-        return self.measured >= self.goal
+        return self.measured <= self.goal if self.at_most else self.measured >= self.goal
+
+    def verdict(self) -> str:
+        if self.met:
+            return "met"
+        return f"MISSED by {abs(self.goal - self.measured):.2f} ({self.measured / self.goal:.0%} of it)"
 
 
 @dataclass
@@ -176,6 +187,13 @@ def serve(args: list[str], env: Mapping[str, str], port: int, ready_path: str, l
         stop_process(process)
 
 
+def worker_model() -> str:
+    """The gunicorn worker model every Python server runs under, as benchmarks/gunicorn.conf.py sets it."""
+    settings = runpy.run_path(str(BENCH / "gunicorn.conf.py"))
+    model = f"gunicorn {settings['workers']} {settings['worker_class']} workers"
+    return model if settings["worker_class"] == "sync" else f"{model} x {settings['threads']} threads"
+
+
 def gunicorn(app: str, env: Mapping[str, str], tmp: Path, name: str) -> contextlib.AbstractContextManager[Server]:
     port = free_port()
     args = [GUNICORN, "-c", str(BENCH / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}", app]
@@ -227,6 +245,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             "COOKIE_SECRET": "bench-cookie-secret-" + "x" * 32,
             "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
             "BENCH_PUBLIC_KEY_FILE": str(public_file),
+            "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", ""),
         }
     )
     run_command([FLASK, "--app", "wsgi", "db", "upgrade"], env)
@@ -235,6 +254,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
 
     with contextlib.ExitStack() as servers:
         service = servers.enter_context(gunicorn("benchmarks.app:build_app()", env, tmp, "service"))
+        bare = servers.enter_context(gunicorn("benchmarks.bare_flask:app", env, tmp, "bare"))
         peer = servers.enter_context(gunicorn("benchmarks.peer_flask_jwt_extended:app", env, tmp, "peer"))
         node_env = {**os.environ, "PORT": str(node_port), "MEDUSA_BACKEND_URL": service.base_url}
         node_args = ["node", str(BENCH / "node" / "server.js")]
@@ -243,15 +263,16 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         token = http_request(service.base_url, "POST", "/auth/user/emailpass", json_body=credentials).json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
         cases = {
-            "plain": Case("plain route (baseline)", "medusa_auth", f"{service.base_url}/bench/plain"),
+            "bare": Case("the same plain route (baseline)", BARE, f"{bare.base_url}/bench/plain"),
+            "plain": Case("plain route", SERVICE, f"{service.base_url}/bench/plain"),
             # The same request bytes as the protected case: what carrying a token costs, apart from checking it.
-            "plain_bearer": Case("plain route, same Authorization header sent", "medusa_auth",
+            "plain_bearer": Case("plain route, same Authorization header sent", SERVICE,
                                  f"{service.base_url}/bench/plain", bearer),
-            "reused": Case("/admin route, one token reused", "medusa_auth",
+            "reused": Case("/admin route, one token reused", SERVICE,
                            f"{service.base_url}/admin/bench/protected", bearer),
-            "fresh": Case("/admin route, a fresh token per request", "medusa_auth",
+            "fresh": Case("/admin route, a fresh token per request", SERVICE,
                           f"{service.base_url}/admin/bench/protected", bearer, fresh_tokens=True),
-            "jwks": Case("GET /.well-known/jwks.json", "medusa_auth", f"{service.base_url}/.well-known/jwks.json"),
+            "jwks": Case("GET /.well-known/jwks.json", SERVICE, f"{service.base_url}/.well-known/jwks.json"),
             "express": Case("bare express route (baseline)", "node", f"{node.base_url}/bench/plain"),
             "express_guide": Case("express + the guide's middleware, one token", "node",
                                   f"{node.base_url}/bench/protected", bearer),
@@ -274,7 +295,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
                 case.samples.append(sample)
                 if key == "fresh":
                     next_token += sample.requests + 2 * CONNECTIONS  # requests in flight when wrk stopped
-        login = Case("POST /auth/user/emailpass (login)", "medusa_auth", f"{service.base_url}/auth/user/emailpass",
+        login = Case("POST /auth/user/emailpass (login)", SERVICE, f"{service.base_url}/auth/user/emailpass",
                      method="POST", body=json.dumps(credentials))  # fmt: skip
         login.samples.append(wrk(login, LOGIN_SECONDS))
 
@@ -283,36 +304,48 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     in_process = inprocess.measure(
         {name: env[name] for name in ("APP_ENV", "COOKIE_SECRET", "DATABASE_URL")} | {"JWT_SECRET_KEY": private_pem},
         [
-            inprocess.Route("plain route (baseline)", "/bench/plain"),
+            inprocess.Route(IN_PROCESS_BARE, "/bench/plain", bare=True),
+            inprocess.Route("plain route", "/bench/plain"),
             inprocess.Route("/admin route, one token reused", "/admin/bench/protected", itertools.repeat(token)),
             inprocess.Route("/admin route, a fresh token per request", "/admin/bench/protected", iter(all_tokens)),
             inprocess.Route("GET /.well-known/jwks.json", "/.well-known/jwks.json"),
         ],
     )
+    bare_us, plain_us = in_process[IN_PROCESS_BARE], in_process["plain route"]
     goals = [
-        Goal("/admin, reused token ÷ plain route", cases["reused"].ratio_to(cases["plain"]), 0.9),
+        # Issue 11's goals: the service against bare Flask, measured in the same run.
+        Goal("open route ÷ bare Flask", cases["plain"].ratio_to(cases["bare"]), 0.9),
+        Goal("/admin, reused token ÷ bare Flask", cases["reused"].ratio_to(cases["bare"]), 0.85),
+        Goal("/admin, fresh tokens ÷ bare Flask", cases["fresh"].ratio_to(cases["bare"]), 0.75),
+        Goal("JWKS ÷ bare Flask", cases["jwks"].ratio_to(cases["bare"]), 0.95),
+        Goal("/admin, reused token ÷ Node.js guide middleware", cases["reused"].ratio_to(cases["express_guide"]), 1.5),
         Goal(
-            "  the same ÷ plain route sent the same header (the check alone)",
+            "in-process, open route's time ÷ bare Flask's",
+            [mine / theirs for mine, theirs in zip(plain_us, bare_us, strict=True)],
+            1.5,
+            at_most=True,
+        ),
+        # What the token check itself costs, apart from the rest of the request.
+        Goal(
+            "/admin, reused token ÷ plain route sent the same header (the check alone)",
             cases["reused"].ratio_to(cases["plain_bearer"]),
             0.9,
         ),
-        Goal("/admin, fresh tokens ÷ plain route", cases["fresh"].ratio_to(cases["plain"]), 0.75),
-        Goal("JWKS ÷ plain route", cases["jwks"].ratio_to(cases["plain"]), 0.95),
-        Goal("/admin, reused token ÷ Node.js guide middleware", cases["reused"].ratio_to(cases["express_guide"]), 1.5),
         Goal("/admin, fresh tokens ÷ flask-jwt-extended, fresh", cases["fresh"].ratio_to(cases["fje_fresh"]), 1.0),
         Goal("Tokens.verify ÷ raw cryptography RS256 (in-process, fresh)", micro.round_ratios, 0.6, micro.ratio),
     ]
-    baselines = {"plain_bearer": "plain", "reused": "plain", "fresh": "plain", "jwks": "plain",
+    baselines = {"plain": "bare", "plain_bearer": "bare", "reused": "bare", "fresh": "bare", "jwks": "bare",
                  "express_guide": "express", "fje_fresh": "fje_plain"}  # fmt: skip
     ratios = {key: _median_and_spread(cases[key].ratio_to(cases[base])) for key, base in baselines.items()}
-    ratios["login"] = f"{login.rate / cases['plain'].rate:.3f}"
+    ratios["login"] = f"{login.rate / cases['bare'].rate:.3f}"
     extra = {
         "micro": describe(micro),
         "hash": f"{password_hash_ms():.0f} ms",
     }
-    plain_us = in_process["plain route (baseline)"]
+    medians = {name: statistics.median(us) for name, us in in_process.items()}
     extra["in_process"] = "\n".join(
-        f"  {name}: {us:.1f} µs/request, ÷ baseline {plain_us / us:.2f}" for name, us in in_process.items()
+        f"  {name}: {us:.1f} µs/request, ÷ bare Flask's time {us / medians[IN_PROCESS_BARE]:.2f}"
+        for name, us in medians.items()
     )
     cases["login"] = login
     return list(cases.values()), cases, goals, {**extra, **{f"ratio:{cases[k].name}": r for k, r in ratios.items()}}
@@ -326,7 +359,7 @@ def print_report(cases: list[Case], goals: list[Goal], extra: dict[str, str]) ->
     print(
         f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}, node {_node_version()}; wrk -t{THREADS} -c{CONNECTIONS}, "
-        f"{ROUNDS} rounds of {SLICE_SECONDS} s per case; gunicorn 2 sync workers, node 1 process"
+        f"{ROUNDS} rounds of {SLICE_SECONDS} s per case; {worker_model()}, node 1 process"
     )
     header = ("server", "route", "req/s", "p50 ms", "p99 ms", "errors", "÷ baseline (spread)")
     rows = [header]
@@ -346,16 +379,15 @@ def print_report(cases: list[Case], goals: list[Goal], extra: dict[str, str]) ->
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in [rows[0], tuple("-" * w for w in widths), *rows[1:]]:
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
+    print("(baseline: bare Flask for medusa_auth's rows, bare express for node's, its plain route for the peer's)")
     print(f"\nlogin: one argon2id verification with the default parameters {OWASP_MIN} takes {extra['hash']}")
     print(f"in-process, fresh tokens: {extra['micro']}")
     print(f"in-process through WSGI (no sockets; medians):\n{extra['in_process']}")
-    print("\ngoals (median of the per-round ratios, in-process: best rounds; spread across rounds in brackets):")
+    print("\ngoals (median of the per-round ratios, Tokens.verify: best rounds; spread across rounds in brackets):")
     for goal in goals:
-        verdict = (
-            "met" if goal.met else f"MISSED by {goal.goal - goal.measured:.2f} ({goal.measured / goal.goal:.0%} of it)"
-        )
         spread = f"{min(goal.ratios):.2f}–{max(goal.ratios):.2f}"
-        print(f"  {goal.what}: {goal.measured:.2f} ({spread}), goal ≥ {goal.goal}: {verdict}")
+        bound = "≤" if goal.at_most else "≥"
+        print(f"  {goal.what}: {goal.measured:.2f} ({spread}), goal {bound} {goal.goal}: {goal.verdict()}")
 
 
 def _node_version() -> str:

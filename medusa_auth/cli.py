@@ -32,6 +32,7 @@ from .keys.material import (
 )
 from .keys.ring import KeySealer, RingError
 from .models import isoformat
+from .request_data import EMAIL_RULE, is_email
 from .security_log import security_event
 from .store import customer_service
 
@@ -162,8 +163,15 @@ def export_jwks(pem_files: tuple[str, ...], alg: str | None, kid: str | None, pa
     click.echo(json.dumps({"keys": keys}, separators=(",", ":")))
 
 
+def one_email_address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Click callback: the API's rule for an email (``request_data.is_email``), checked before any work."""
+    if not is_email(value):
+        raise click.BadParameter(f"must be {EMAIL_RULE}")
+    return value
+
+
 @users_cli.command("create")
-@click.option("--email", required=True)
+@click.option("--email", required=True, callback=one_email_address)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--first-name")
 @click.option("--last-name")
@@ -178,7 +186,7 @@ def create_user(email: str, password: str, first_name: str | None, last_name: st
 
 
 @customers_cli.command("create")
-@click.option("--email", required=True)
+@click.option("--email", required=True, callback=one_email_address)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--first-name")
 @click.option("--last-name")
@@ -203,7 +211,7 @@ def list_customers() -> None:
 
 
 @invites_cli.command("create")
-@click.option("--email", required=True)
+@click.option("--email", required=True, callback=one_email_address)
 @click.option("--send-email/--no-send-email", default=False, help="Also mail the link (MAIL_* settings).")
 def create_invite(email: str, send_email: bool) -> None:
     """Invite an email and print the accept link (to share by hand, or mailed with --send-email)."""

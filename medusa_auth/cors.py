@@ -1,6 +1,7 @@
 """CORS as Medusa configures it: ``ADMIN_CORS`` and ``AUTH_CORS`` list the origins of a dashboard or
-storefront served elsewhere. Only those origins get CORS headers, with credentials; none by default,
-and then flask-cors is not installed at all (it would cost every request a hook).
+storefront served elsewhere. Only requests carrying one of those origins get CORS headers, with
+credentials; none by default, and then flask-cors is not installed at all (it would cost every
+request a hook).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ def init_cors(app: Flask, settings: Settings) -> None:
         f"{prefix}/*": {"origins": list(origins)} for prefix, origins in settings.cors_origins.items() if origins
     }
     if resources:
-        CORS(app, resources=resources, supports_credentials=True, max_age=PREFLIGHT_MAX_AGE_SECONDS)
+        # always_send=False: a request without an allowed Origin (a server, curl, a same-origin page) gets
+        # no CORS headers at all, rather than flask-cors's default of naming the configured origins anyway.
+        CORS(
+            app,
+            resources=resources,
+            supports_credentials=True,
+            max_age=PREFLIGHT_MAX_AGE_SECONDS,
+            always_send=False,
+        )
 
 
 def trusted_origins(settings: Settings, path: str) -> frozenset[str]:

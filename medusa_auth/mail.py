@@ -12,6 +12,7 @@ import smtplib
 import ssl
 import threading
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlencode
@@ -19,6 +20,7 @@ from urllib.parse import urlencode
 from flask import render_template
 
 from .extension import medusa_auth
+from .request_data import is_email
 from .settings import MailSettings
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ class MailNotSent(Exception):
 
 @dataclass(frozen=True)
 class Mail:
-    """One message to one person."""
+    """One message to one person: ``to`` is one address (``request_data.is_email``), never a list."""
 
     to: str
     subject: str
@@ -67,19 +69,21 @@ def send_in_background(mail: Mail) -> None:
 
 def deliver(settings: MailSettings, mail: Mail) -> None:
     """Hand ``mail`` to the SMTP server in ``settings`` (or, in development without one, to the log)."""
+    recipient = _recipient(mail.to)
     if settings.server is None:
         if settings.development:
             log.warning("MAIL_SERVER is not set; development mail to %s:\n%s\n%s", mail.to, mail.subject, mail.text)
             return
         raise MailNotSent("MAIL_SERVER is not set")
-    message = _compose(settings.sender, mail)
+    message = _compose(settings.sender, recipient, mail)
     try:
         with smtplib.SMTP(settings.server, settings.port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
             if settings.use_tls:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.username and settings.password:
                 smtp.login(settings.username, settings.password)
-            smtp.send_message(message)
+            # The envelope names the one recipient; nothing is read back out of the headers.
+            smtp.send_message(message, to_addrs=[recipient.addr_spec])
     except (OSError, smtplib.SMTPException) as error:
         # The reason only: the message body holds a link with a token.
         raise MailNotSent(f"the mail server did not take the message ({type(error).__name__})") from None
@@ -93,10 +97,20 @@ def _deliver_logged(settings: MailSettings, mail: Mail) -> None:
         log.error("mail not sent: subject=%r: %s", mail.subject, error)
 
 
-def _compose(sender: str, mail: Mail) -> EmailMessage:
+def _recipient(to: str) -> Address:
+    """``to`` as exactly one address; a list, a display name or an encoded word is refused, not parsed."""
+    if not is_email(to):
+        raise MailNotSent("the recipient is not one email address")
+    try:
+        return Address(addr_spec=to)
+    except (ValueError, IndexError):  # the header parser disagrees with is_email: refuse rather than guess
+        raise MailNotSent("the recipient is not one email address") from None
+
+
+def _compose(sender: str, recipient: Address, mail: Mail) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = mail.to
+    message["To"] = recipient
     message["Subject"] = mail.subject
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")

@@ -9,6 +9,7 @@ its tokens for that actor type are registration tokens (``actor_id: ""``).
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,8 +46,13 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def normalize_email(email: str) -> str:
-    """Emails compare case-insensitively (Medusa's do not, and users trip on it)."""
-    return email.strip().lower()
+    """The form an email is stored and compared in: NFKC, then lower-cased as a whole.
+
+    Case-insensitive (Medusa's emails are not, and users trip on it). The addresses the routes accept
+    are ASCII (``request_data.is_email``), for which NFKC changes nothing; it is here so that a lookup
+    by an unchecked string cannot tell compatibility spellings (fullwidth letters, ligatures) apart.
+    """
+    return unicodedata.normalize("NFKC", email.strip()).lower()
 
 
 class Timestamped:

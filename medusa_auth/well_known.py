@@ -35,12 +35,18 @@ def jwks() -> ResponseReturnValue:
 
 @bp.get("/openid-configuration")
 def openid_configuration() -> dict[str, object]:
-    """Where the keys are and which algorithms sign, for clients that discover rather than configure."""
+    """Where the keys are and which algorithms sign, for clients that discover rather than configure.
+
+    ``issuer`` is the ``iss`` every token carries (JWT_ISSUER). Without JWT_ISSUER tokens carry no
+    ``iss``, so the document names no issuer: a client that checks ``iss`` against the discovered
+    issuer stops at discovery with "no issuer" instead of refusing every token later.
+    """
     config = medusa_auth().jwt
     backend_url = config.backend_url if config else ""
     algorithm = config.http.algorithm if config else None
+    issuer = config.http.issuer if config else None
     return {
-        "issuer": (config.http.issuer if config else None) or backend_url,
+        **({"issuer": issuer} if issuer else {}),
         "jwks_uri": f"{backend_url}/.well-known/jwks.json",
         "id_token_signing_alg_values_supported": [algorithm] if algorithm else sorted(ALGORITHM_KEY_TYPES),
     }

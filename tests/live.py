@@ -39,7 +39,15 @@ STOP_TIMEOUT = 15.0
 WORKERS = 2
 COMMAND_TIMEOUT = 120.0
 # Variables of the parent that must not leak into the server (besides every JWT_* and MAIL_*).
-_INHERITED_NOT = {*ENVIRONMENT_VARIABLES, "HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "FLASK_APP"}
+_INHERITED_NOT = {
+    *ENVIRONMENT_VARIABLES,
+    "HOST",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_CMD_ARGS",
+    "FLASK_APP",
+}
 
 
 class ServerFailed(RuntimeError):
@@ -268,3 +276,40 @@ def live_server(
         yield server
     finally:
         stop_process(process)
+
+
+def _address(base_url: str) -> tuple[str, int]:
+    host, _, port = base_url.removeprefix("http://").partition(":")
+    return host, int(port)
+
+
+def raw_exchange(base_url: str, data: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send ``data`` as is on a new connection, then read until the server closes it or ``timeout``."""
+    with socket.create_connection(_address(base_url), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_until_closed(sock, timeout)
+
+
+def read_until_closed(sock: socket.socket, timeout: float) -> bytes:
+    """What the server sends until it closes the connection; stops quietly at ``timeout`` seconds."""
+    received = b""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(OSError):  # a timeout or a reset ends the reading, not the test
+        while (remaining := deadline - time.monotonic()) > 0:
+            sock.settimeout(remaining)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return received
+
+
+@contextlib.contextmanager
+def stalled_client(base_url: str, sent: bytes) -> Iterator[socket.socket]:
+    """A connection that has sent ``sent`` (say headers and part of a body) and then sends nothing more."""
+    sock = socket.create_connection(_address(base_url), timeout=STARTUP_TIMEOUT)
+    try:
+        sock.sendall(sent)
+        yield sock
+    finally:
+        sock.close()

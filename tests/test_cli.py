@@ -404,7 +404,7 @@ def test_users_create_the_same_email_twice_fails_cleanly(runner, client, second_
 def test_users_create_refuses_bad_input_cleanly(runner, client, email, password):
     assert_clean_failure(runner.invoke(args=["users", "create", "--email", email, "--password", password]))
     response = client.post("/auth/user/emailpass", json={"email": email, "password": password})
-    assert response.status_code == 401
+    assert response.status_code == (400 if email == "not-an-email" else 401)  # 400: not an email at all
 
 
 # ---------------------------------------------------------------- db upgrade (a real process)

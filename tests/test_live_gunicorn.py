@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from medusa_auth.errors import error_type
 from tests.live import (
     ROOT,
     LiveServer,
     free_port,
     live_server,
+    read_until_closed,
     rsa_private_pem,
     server_environment,
+    stalled_client,
     start_gunicorn,
     stop_process,
     write_private_file,
@@ -30,6 +37,8 @@ PASSWORD = "correct horse battery staple"
 THREADS = 8
 REQUESTS = 40
 ROUNDS = 5
+SLOW_CLIENTS = 4  # a handful: fewer than the threads of one worker, so whichever worker /health reaches is free
+SLOW_EMAIL = "slow-client@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +85,67 @@ def test_concurrent_requests_all_succeed_across_both_workers(server, token):
         tokens = list(pool.map(lambda _: server.login(EMAIL, PASSWORD), range(4)))
     assert len(set(tokens)) == 4
     assert server.worker_pids() == workers  # no worker crashed and was replaced
+
+
+def _body_of(length: int) -> bytes:
+    """A JSON login body for an account nobody has, padded to exactly ``length`` bytes."""
+    body = json.dumps({"email": SLOW_EMAIL, "password": "not the password"}).encode()
+    return body[:-1] + b" " * (length - len(body)) + b"}"
+
+
+def _slow_login(body_length: int) -> bytes:
+    """Headers that declare a body, then its first byte only (finding 7's slow client)."""
+    head = (
+        f"POST /auth/user/emailpass HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {body_length}\r\n\r\n"
+    )
+    return head.encode() + _body_of(body_length)[:1]
+
+
+def _nothing_received_yet(sock: socket.socket) -> bool:
+    """The server has neither answered nor closed this connection."""
+    sock.setblocking(False)
+    try:
+        return not sock.recv(1, socket.MSG_PEEK)  # b"": closed
+    except BlockingIOError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_a_handful_of_slow_clients_do_not_hold_up_health(server):
+    """Clients that send headers and one byte of body (finding 7) leave /health answering, not waiting."""
+    body_length = 200
+    with contextlib.ExitStack() as clients:
+        slow = [
+            clients.enter_context(stalled_client(server.base_url, _slow_login(body_length)))
+            for _ in range(SLOW_CLIENTS)
+        ]
+        time.sleep(0.5)  # not a measurement: lets the workers take the slow connections before /health comes
+        health = server.get("/health", timeout=120.0)
+        assert health.status == 200
+        # /health answered while every slow client was still being waited for: none was answered or dropped.
+        assert [_nothing_received_yet(sock) for sock in slow] == [True] * SLOW_CLIENTS
+        for sock in slow:  # then each body completes and is answered as any other request
+            sock.sendall(_body_of(body_length)[1:])
+        answers = [read_until_closed(sock, timeout=30.0) for sock in slow]
+    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 401 UNAUTHORIZED"] * SLOW_CLIENTS
+
+
+def test_a_body_that_stops_arriving_gets_408_json_at_its_deadline_and_the_worker_lives_on(tmp_path):
+    """A body must arrive within half the worker timeout (here 1 s of 2): the thread is freed, nothing is killed."""
+    extra_env = {"GUNICORN_CMD_ARGS": "--timeout 2"}
+    with live_server(tmp_path / "deadline", extra_env=extra_env) as server:
+        workers = server.worker_pids()
+        with stalled_client(server.base_url, _slow_login(200)) as slow:
+            answer = read_until_closed(slow, timeout=30.0)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b"\r\n", 1)[0] == b"HTTP/1.1 408 REQUEST TIMEOUT"
+        assert json.loads(body) == {"type": error_type(408), "message": "The request body did not arrive within 1 s"}
+        assert server.get("/health").status == 200
+        assert server.worker_pids() == workers
+        logs = server.stderr()
+    assert "WORKER TIMEOUT" not in logs and "Traceback" not in logs
 
 
 def _workers_with_open_database(server: LiveServer, workers: set[int]) -> set[int]:

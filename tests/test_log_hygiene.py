@@ -9,10 +9,18 @@ must each be one JSON line. A second test reads a live gunicorn's access and err
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 from flask import Flask
@@ -20,7 +28,17 @@ from flask import Flask
 from medusa_auth import clock
 from medusa_auth.auth import throttle
 from tests.conftest import PASSWORD
-from tests.live import live_server, rsa_private_pem
+from tests.live import (
+    FLASK,
+    HttpResponse,
+    LiveServer,
+    live_server,
+    raw_exchange,
+    read_until_closed,
+    rsa_private_pem,
+    run_command,
+    stalled_client,
+)
 
 WRONG_PASSWORD = "Wrong-Horse-Battery-9137"
 REDIS_PASSWORD = "redis-secret-pass-5512"
@@ -165,3 +183,233 @@ def test_gunicorn_logs_hold_no_token_even_from_a_query_string(tmp_path: Path):
     assert token not in (too_long.body + too_large.body).decode()
     for secret in [*token_pieces(token), password, *pem_pieces(pem)]:
         assert secret not in logs, secret[:24]
+
+
+# -- a live gunicorn driven on every route, with secrets in every place a client can put them ---------------
+
+LIVE_EMAIL = "live-logs@example.com"
+# URL-safe, so a log holding one holds it verbatim (the forms below add the percent-encoded spellings anyway).
+LIVE_PASSWORD = "Live-Logs_Password-7731"
+LIVE_WRONG_PASSWORD = "Wrong-Live_Password-0452"
+JWT_SHAPE = re.compile(r"eyJ[\w-]{8,}\.[\w-]{8,}\.")
+QUERY_STRING = re.compile(r"\?[^\s\"'\\]*=")
+# A placeholder of the service's id shape for each path parameter, and the converter-free spelling of the rule.
+PLAUSIBLE_ID = "user_01JZZZZZZZZZZZZZZZZZZZZZZZ"
+WORKER_TIMEOUT = 2  # seconds: gunicorn's --timeout; a request body gets half of it
+WORKER_MODELS = {
+    "configured": "",  # what gunicorn.conf.py chooses
+    "sync": "--worker-class sync --threads 1",  # what the README allows behind a buffering proxy
+}
+
+
+@dataclass
+class Planted:
+    """The live run's secrets, each sent in every place a client can put it."""
+
+    token: str  # the admin's access token
+    registration: str
+    invite: str  # an invite token, and the link that carries it
+    link: str
+    cookie_name: str
+    cookie: str  # the session cookie's value
+    values: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for token in (self.token, self.registration, self.invite):
+            self.values += token_pieces(token)
+        self.values += [self.link, self.cookie, LIVE_PASSWORD, LIVE_WRONG_PASSWORD]
+
+    def query(self) -> str:
+        return urlencode(
+            {"token": self.invite, "access_token": self.token, "password": LIVE_PASSWORD, "next": self.link}
+        )
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "Referer": self.link,
+            "Cookie": f"{self.cookie_name}={self.cookie}; token={self.registration}",
+            "User-Agent": f"client/{self.invite}",
+            "Origin": f"http://{LIVE_PASSWORD}.example",
+            "X-Forwarded-For": self.token,
+            "X-Password": LIVE_PASSWORD,
+        }
+
+    def json_body(self) -> dict[str, str]:
+        return {"email": LIVE_EMAIL, "password": LIVE_PASSWORD, "token": self.token, "next": self.link}
+
+    def form_body(self) -> str:
+        return urlencode({"email": LIVE_EMAIL, "password": LIVE_WRONG_PASSWORD, "token": self.invite})
+
+    def found_in(self, text: str) -> list[str]:
+        """The secrets in ``text``, in any spelling a log could give them (raw, percent-encoded, escaped)."""
+        return [value[:24] for value in self.values if any(form in text for form in _spellings(value))]
+
+
+def _spellings(value: str) -> set[str]:
+    return {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1], repr(value.encode())[2:-1]}
+
+
+def _route_paths(app: Flask, secret: str) -> list[tuple[str, str, str]]:
+    """(method, plausible path, path carrying ``secret`` in each parameter) for every route of the app."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        plausible = re.sub(r"<[^>]+>", PLAUSIBLE_ID, rule.rule)
+        carrying = re.sub(r"<[^>]+>", secret, rule.rule) if "<" in rule.rule else f"{rule.rule.rstrip('/')}/{secret}"
+        routes += [(method, plausible, carrying) for method in sorted(rule.methods - {"HEAD"})]
+    return routes
+
+
+def _plant(server: LiveServer) -> Planted:
+    """Sign in, register, open a cookie session and invite someone: real secrets of every kind."""
+    token = server.login(LIVE_EMAIL, LIVE_PASSWORD)
+    bearer = {"Authorization": f"Bearer {token}"}
+    registration = server.post(
+        "/auth/user/emailpass/register", json_body={"email": "new-live@example.com", "password": LIVE_PASSWORD}
+    ).json()["token"]
+    session = server.post("/auth/session", headers=bearer)
+    cookie_name, _, rest = session.headers["Set-Cookie"].partition("=")
+    # The CLI prints the accept link without mailing it (the mail server here never answers).
+    link = run_command([FLASK, "--app", "wsgi", "invites", "create", "--email", "invitee-live@example.com"], server.env)
+    link = link.strip().splitlines()[-1]
+    return Planted(token, registration, link.partition("token=")[2], link, cookie_name, rest.split(";")[0])
+
+
+@contextlib.contextmanager
+def silent_mail_server(hold_seconds: float) -> Iterator[int]:
+    """A port where a mail server accepts connections and says nothing, closing each after ``hold_seconds``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                connection, _ = listener.accept()
+                held.append(connection)
+                threading.Timer(hold_seconds, connection.close).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def _drive_every_route(server: LiveServer, app: Flask, planted: Planted) -> None:
+    """Each route and method with the secrets in the query, the headers and the body, then in the path."""
+    for method, plausible, carrying in _route_paths(app, planted.invite):
+        server.request(
+            method, f"{plausible}?{planted.query()}", headers=planted.headers(), json_body=planted.json_body()
+        )
+        server.request(
+            method,
+            carrying,
+            body=planted.form_body(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Referer": planted.link},
+        )
+    for path in (f"/{LIVE_PASSWORD}/{planted.token}", f"/admin/users/{LIVE_PASSWORD}", f"/app/{planted.registration}"):
+        server.get(path, headers={"Authorization": f"Bearer {planted.token}"})
+    # The flows themselves, right and wrong.
+    server.post("/auth/user/emailpass", json_body={"email": LIVE_EMAIL, "password": LIVE_WRONG_PASSWORD})
+    server.post("/auth/user/emailpass/reset-password", json_body={"identifier": LIVE_EMAIL})
+    server.post(f"/auth/user/emailpass/update?token={planted.invite}", json_body={"password": LIVE_PASSWORD})
+    server.post(
+        f"/admin/invites/accept?token={planted.invite}",
+        headers={"Authorization": f"Bearer {planted.registration}"},
+        json_body={"first_name": LIVE_PASSWORD},
+    )
+    server.get(f"/app/invite?token={planted.invite}")
+    server.get(f"/app/reset-password/confirm?token={planted.invite}")
+
+
+def _gunicorn_refusals(planted: Planted) -> list[bytes]:
+    """Requests gunicorn refuses before the app, each holding secrets where gunicorn reads and reports."""
+    token, password = planted.token, LIVE_PASSWORD
+    host = b"Host: 127.0.0.1\r\n"
+    return [
+        f"GET /admin/users?token={token}&pad={'p' * 5000} HTTP/1.1\r\n".encode() + host + b"\r\n",  # line too long
+        f"GET /admin/users/me HTTP/1.1\r\nAuthorization: Bearer {token}{'A' * 9000}\r\n".encode() + host + b"\r\n",
+        b"GET /health HTTP/1.1\r\n" + host + b"".join(f"X-{n}: {token}\r\n".encode() for n in range(120)) + b"\r\n",
+        f"GET /?token={token} HTTP/1.1 {password}\r\n".encode() + host + b"\r\n",  # malformed request line
+        f"G{password.lower()} /?token={token} HTTP/1.1\r\n".encode() + host + b"\r\n",  # bad method
+        f"GET /?token={token} HTTP/{password}\r\n".encode() + host + b"\r\n",  # bad version
+        f"GET /health HTTP/1.1\r\nX-Bad({password}): {token}\r\n".encode() + host + b"\r\n",  # bad header name
+        f"GET /health HTTP/1.1\r\nX-Token: {token}\x00{password}\r\n".encode() + host + b"\r\n",  # bad value
+        f"POST /auth/user/emailpass?token={token} HTTP/1.1\r\nContent-Length: {password}\r\n".encode() + host + b"\r\n",
+        f"POST /?token={token} HTTP/1.1\r\nTransfer-Encoding: {password}\r\n".encode() + host + b"\r\n",
+        f"POST /?t={token} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n".encode() + host + f"\r\nz{token}\r\n".encode(),
+        f"GET /health HTTP/1.1\r\nX-A: a\r\n {token}\r\n".encode() + host + b"\r\n",  # obsolete line folding
+        f"POST /?token={token} HTTP/1.1\r\nExpect: 100-{password}\r\nContent-Length: 2\r\n".encode() + host + b"\r\n{}",
+    ]
+
+
+def _request_held_by_the_mail_server(server: LiveServer, planted: Planted) -> HttpResponse:
+    """An invite whose mail the server never takes: past the worker timeout (the sync worker is killed)."""
+    return server.post(
+        f"/admin/invites?token={planted.invite}&password={LIVE_PASSWORD}",
+        headers=planted.headers(),
+        json_body={"email": "held-by-mail@example.com", "metadata": {"next": planted.link}},
+        timeout=30.0,
+    )
+
+
+def _stalled_requests(planted: Planted) -> list[bytes]:
+    """Clients that stop sending: after part of a body (the worker-timeout path), or inside the headers."""
+    body = json.dumps(planted.json_body()).encode()
+    head = (
+        f"POST /auth/user/emailpass?token={planted.invite}&password={LIVE_PASSWORD} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {planted.token}\r\nReferer: {planted.link}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body) + 100}\r\n\r\n"
+    ).encode()
+    return [head + body, head[: head.index(b"Referer")]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("worker_model", WORKER_MODELS)
+def test_no_gunicorn_log_line_holds_what_a_client_sent(tmp_path: Path, app: Flask, worker_model: str):
+    pem = rsa_private_pem()
+    with silent_mail_server(hold_seconds=4 * WORKER_TIMEOUT) as mail_port:
+        extra_env = {
+            "LOG_LEVEL": "DEBUG",
+            "GUNICORN_CMD_ARGS": f"--log-level debug --timeout {WORKER_TIMEOUT} {WORKER_MODELS[worker_model]}",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(mail_port),
+        }
+        user = (LIVE_EMAIL, LIVE_PASSWORD)
+        with live_server(tmp_path / "live", user=user, private_key_pem=pem, extra_env=extra_env) as server:
+            planted = _plant(server)
+            _drive_every_route(server, app, planted)
+            refused = [raw_exchange(server.base_url, request) for request in _gunicorn_refusals(planted)]
+            held = _request_held_by_the_mail_server(server, planted)
+            with contextlib.ExitStack() as clients:
+                sent = _stalled_requests(planted)
+                stalled = [clients.enter_context(stalled_client(server.base_url, request)) for request in sent]
+                # The stalled body is answered once the server gives up on it; the client stalled inside its
+                # headers then goes away, as clients do.
+                answer = read_until_closed(stalled[0], timeout=15.0)
+            with stalled_client(server.base_url, sent[0][:-10]):  # a client that leaves half-way through its body
+                time.sleep(0.2)
+            server.get("/health")  # every line before this one has been written
+    logs = server.stdout_file.read_text() + server.stderr()
+
+    assert "/admin/users/me" in logs and "Invalid request from ip=" in logs  # the logs are there to be read
+    assert [line[:300] for line in logs.splitlines() if planted.found_in(line)] == []
+    assert pem_pieces(pem)[1] not in logs
+    assert JWT_SHAPE.findall(logs) == []  # nor any token the test did not plant (a reset token sent by mail)
+    assert [line for line in logs.splitlines() if QUERY_STRING.search(line)] == []
+    for response in [answer, *refused]:
+        assert planted.found_in(response.decode("latin-1")) == [], response[:200]
+    # The paths that were driven: a worker killed while the mail server held its request (sync), or the
+    # request answered once the send failed (threads); the stalled body refused at its deadline.
+    if worker_model == "sync":
+        assert "WORKER TIMEOUT" in logs and "Error handling request POST /admin/invites" in logs
+    else:
+        assert held.status == 200 and held.json()["invite"]["email"] == "held-by-mail@example.com"
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]

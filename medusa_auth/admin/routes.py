@@ -7,7 +7,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from ..errors import invalid_data
-from ..request_data import MAX_EMAIL_LENGTH, int_arg, json_object, string_field
+from ..request_data import email_arg, email_field, int_arg, json_object, metadata_field, name_field, path_id
 from . import invite_service, user_service
 
 MAX_NAME_LENGTH = 255
@@ -49,18 +49,14 @@ def list_users() -> dict[str, Any]:
 @bp.get("/users/<user_id>")
 def get_user(user_id: str) -> dict[str, Any]:
     """One user by id."""
-    return {"user": user_service.get_user(user_id).to_dict()}
+    return {"user": user_service.get_user(path_id(user_id, "User")).to_dict()}
 
 
 @bp.post("/invites")
 def create_invite() -> dict[str, Any]:
     """Invite an email; the answer carries the token (to share by hand) and whether the email went."""
     body = json_object()
-    email = string_field(body, "email", max_length=MAX_EMAIL_LENGTH)
-    metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise invalid_data("metadata must be an object")
-    assert email is not None
+    email, metadata = email_field(body), metadata_field(body)
     return invite_service.create_invite(email, metadata, g.auth_context["actor_id"]).to_dict()
 
 
@@ -69,7 +65,7 @@ def list_invites() -> dict[str, Any]:
     """A page of invites, filtered by ``email``; never their tokens."""
     offset = int_arg("offset", 0, minimum=0, maximum=10**9)
     limit = int_arg("limit", 50, minimum=1, maximum=1000)
-    email = request.args.get("email")
+    email = email_arg("email")
     invites, count = invite_service.list_invites(offset, limit, email)
     return {"invites": [i.to_dict() for i in invites], "count": count, "offset": offset, "limit": limit}
 
@@ -77,19 +73,19 @@ def list_invites() -> dict[str, Any]:
 @bp.get("/invites/<invite_id:invite_id>")
 def get_invite(invite_id: str) -> dict[str, Any]:
     """One invite, without its token."""
-    return {"invite": invite_service.get_invite(invite_id).to_dict()}
+    return {"invite": invite_service.get_invite(path_id(invite_id, "Invite")).to_dict()}
 
 
 @bp.post("/invites/<invite_id:invite_id>/resend")
 def resend_invite(invite_id: str) -> dict[str, Any]:
     """A new token and expiry; the invite's older tokens stop working."""
-    return invite_service.resend_invite(invite_id).to_dict()
+    return invite_service.resend_invite(path_id(invite_id, "Invite")).to_dict()
 
 
 @bp.delete("/invites/<invite_id:invite_id>")
 def delete_invite(invite_id: str) -> dict[str, Any]:
     """Withdraw an invite; its tokens stop working."""
-    invite_service.delete_invite(invite_id)
+    invite_service.delete_invite(path_id(invite_id, "Invite"))
     return {"id": invite_id, "object": "invite", "deleted": True}
 
 
@@ -99,10 +95,8 @@ def accept_invite() -> dict[str, Any]:
     token = request.args.get("token")
     if not token:
         raise invalid_data("token is required in the query string")
-    body = request.get_json(silent=True) if request.content_length else {}
-    if not isinstance(body, dict):
-        raise invalid_data("Request body must be a JSON object")
-    first_name = string_field(body, "first_name", max_length=MAX_NAME_LENGTH, required=False)
-    last_name = string_field(body, "last_name", max_length=MAX_NAME_LENGTH, required=False)
+    body = json_object(allow_empty=True)
+    first_name = name_field(body, "first_name", max_length=MAX_NAME_LENGTH)
+    last_name = name_field(body, "last_name", max_length=MAX_NAME_LENGTH)
     user = invite_service.accept_with_registration(token, g.auth_context, first_name, last_name)
     return {"user": user.to_dict()}

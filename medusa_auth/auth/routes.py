@@ -15,7 +15,7 @@ from .. import sessions
 from ..errors import unauthorized
 from ..extension import medusa_auth
 from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
-from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, credentials, json_object, string_field
+from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
 from . import identity_service, reset
@@ -87,9 +87,7 @@ def delete_session() -> dict[str, bool]:
 @bp.post("/<actor_type:actor_type>/<provider:provider>/reset-password")
 def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
     """Mail a reset link if the identifier is known; 201 either way, so nobody learns who has an account."""
-    identifier = string_field(json_object(), "identifier", max_length=MAX_EMAIL_LENGTH)
-    assert identifier is not None
-    reset.request_reset(identifier, actor_type)
+    reset.request_reset(email_field(json_object(), "identifier"), actor_type)
     return "", 201
 
 

@@ -1,16 +1,16 @@
 """/store routes (Medusa's paths and bodies): customers. The guard checks every credential before these run:
 ``POST /store/customers`` a customer registration token, ``/store/customers/me*`` a customer's token or session."""
 
+import unicodedata
 from typing import Any
 
 from flask import Blueprint, g
 
 from ..errors import invalid_data
-from ..request_data import MAX_EMAIL_LENGTH, is_email, json_object
+from ..request_data import check_email, json_object, metadata_field
 from . import customer_service
 
 MAX_FIELD_LENGTH = 255
-MAX_METADATA_DEPTH = 8  # metadata is the storefront's own JSON; deeper nesting is refused, not stored
 
 bp = Blueprint("store", __name__, url_prefix="/store")
 
@@ -36,34 +36,25 @@ def update_me() -> dict[str, Any]:
 
 
 def customer_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-    """The body's fields, each a string (metadata: an object) or null; any other member is refused, as in Medusa."""
+    """The body's fields, each a string or null (metadata: an object or null); others are refused, as in Medusa.
+
+    An empty string is kept (Medusa's storefront sends one for a form field left blank); control
+    characters are not (a NUL is an error in PostgreSQL, a line break a forged line in any export).
+    """
     unknown = [name for name in body if name not in allowed]
     if unknown:
         raise invalid_data(f"Invalid request: Unrecognized fields: '{', '.join(unknown)}'")
     fields: dict[str, Any] = {}
     for name, value in body.items():
         if name == "metadata":
-            if value is not None and (not isinstance(value, dict) or _nested_deeper_than(value, MAX_METADATA_DEPTH)):
-                raise invalid_data(f"metadata must be an object nested at most {MAX_METADATA_DEPTH} deep, or null")
+            value = metadata_field(body)
         elif value is not None:
-            limit = MAX_EMAIL_LENGTH if name == "email" else MAX_FIELD_LENGTH
-            if not isinstance(value, str) or len(value) > limit:
-                raise invalid_data(f"{name} must be a string of at most {limit} characters, or null")
-            if name == "email" and not is_email(value):
-                raise invalid_data("email must be a valid email address")
+            if not isinstance(value, str) or (name != "email" and len(value) > MAX_FIELD_LENGTH):
+                raise invalid_data(f"{name} must be a string of at most {MAX_FIELD_LENGTH} characters, or null")
+            if name == "email":
+                if value:  # "" is no email: the service's "Email is required"
+                    check_email(value)
+            elif any(unicodedata.category(char) == "Cc" for char in value):
+                raise invalid_data(f"{name} must not contain control characters")
         fields[name] = value
     return fields
-
-
-def _nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether objects and arrays nest more than ``limit`` deep in ``value`` (iterative: no recursion limit to hit)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return True
-        pending.extend((child, depth + 1) for child in children)
-    return False

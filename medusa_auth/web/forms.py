@@ -1,11 +1,22 @@
 """The pages' forms; Flask-WTF adds a CSRF token to each."""
 
+from typing import Any
+
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms import EmailField, Field, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, StopValidation
 
 from ..auth.identity_service import MIN_PASSWORD_LENGTH
-from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH
+from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, is_email
+
+ONE_EMAIL_ADDRESS = "Enter one email address, like name@example.com."
+
+
+def one_email_address(form: Any, field: Field) -> None:
+    """The API's rule (``request_data.is_email``), so a page accepts no address the API would refuse."""
+    if not field.errors and not is_email(field.data):  # one message, not Length's and this one
+        raise StopValidation(ONE_EMAIL_ADDRESS)
+
 
 _NEW_PASSWORD = [
     DataRequired("Enter a password."),
@@ -13,15 +24,20 @@ _NEW_PASSWORD = [
 ]
 _CONFIRM = [DataRequired("Enter the password again."), EqualTo("password", "The two passwords are not the same.")]
 _NAME = [Optional(), Length(max=255, message="Use at most 255 characters.")]
+_EMAIL = [
+    DataRequired("Enter your email address."),
+    Length(max=MAX_EMAIL_LENGTH, message=ONE_EMAIL_ADDRESS),  # also renders maxlength on the input
+    one_email_address,
+]
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email address."), Length(max=MAX_EMAIL_LENGTH)])
+    email = EmailField("Email", _EMAIL)
     password = PasswordField("Password", [DataRequired("Enter your password."), Length(max=MAX_PASSWORD_LENGTH)])
 
 
 class EmailForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email address."), Length(max=MAX_EMAIL_LENGTH)])
+    email = EmailField("Email", _EMAIL)
 
 
 class NewPasswordForm(FlaskForm):
