@@ -18,6 +18,9 @@ Settings, read from ``app.config`` at ``init_app``:
 - ``JWT_PROTECTED_PATHS``: path prefixes guarded before every request (a list, or comma-separated),
   so routes added under them later are protected with no decorator.
 
+Tokens of the actor types in ``actor_types`` (default: ``("user",)``, the admins) open the routes;
+``JWTVerifier(app, actor_types=("customer",))`` protects a storefront service with shoppers' tokens.
+
 Refusals are medusa_auth's own 401 (``{"type": "unauthorized", ...}`` with ``WWW-Authenticate: Bearer``),
 built by the same guard code; the verified claims are on ``g.auth_context``.
 """
