@@ -78,6 +78,10 @@ class Actors:
         """Whether ``actor_type`` may authenticate with ``provider`` (an unknown actor type may use none)."""
         return provider in self.methods.get(actor_type, ())
 
+    def path_segments(self) -> frozenset[str]:
+        """The actor types and providers as they appear in /auth paths (the access log may show these)."""
+        return self.types | {provider for providers in self.methods.values() for provider in providers}
+
     def providers_for(self, actor_type: str) -> list[Provider]:
         return [PROVIDERS[name] for name in self.methods.get(actor_type, ())]
 
