@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint node-deps browser-deps bench bench-tools bench-verifier bench-throttle clean
+.PHONY: run test test-postgres lint node-deps browser-deps bench bench-tools bench-verifier bench-throttle clean \
+	soak bench-scale store-tools audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +75,29 @@ benchmarks/node/node_modules/.package-lock.json: benchmarks/node/package.json be
 # What login throttling costs per attempt on each store, next to one argon2id check (a measurement).
 bench-throttle: $(VENV)/.dev
 	BENCH_POSTGRES_URL=$(BENCH_POSTGRES_URL) $(BIN)/python -m benchmarks.throttle
+
+# PostgreSQL and Redis binaries for the runs below, which start their own private servers (never the machine's).
+store-tools:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+
+# Faults under load (benchmarks/soak.py, about 4 minutes, not part of `make test`): two gunicorn instances on a
+# private PostgreSQL, Redis and SMTP server; workers SIGKILLed, PostgreSQL and Redis restarted, SMTP stopped.
+# SOAK_SECONDS (default 180) and SOAK_CLIENTS (default 6) change its length and load.
+soak: $(VENV)/.dev store-tools
+	$(BIN)/python -m benchmarks.soak
+
+# A million users (benchmarks/scale.py, several minutes): each request's rate on that database over the same
+# request on an empty one, on a private PostgreSQL cluster. SCALE_USERS, BENCH_ROUNDS, BENCH_SLICE change it.
+bench-scale: $(VENV)/.dev store-tools
+	$(BIN)/python -m benchmarks.scale
+
+# Known vulnerabilities in requirements.txt (pip-audit in a virtualenv of its own, so its dependencies stay out
+# of the service's); fails on a known vulnerability and, --strict, on any package it could not check.
+AUDIT_VENV := .venv-audit
+audit:
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet pip-audit==2.10.1; }
+	$(AUDIT_VENV)/bin/pip-audit --strict --requirement requirements.txt
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Command line: ``flask --app wsgi keys | jwks | users | customers | invites`` (``db`` comes from Flask-Migrate)."""
+"""Command line: ``flask --app wsgi keys | jwks | users | customers | invites | purge`` (``db``: Flask-Migrate)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
+from . import clock, purge
 from .admin import invite_service
 from .auth import identity_service
 from .errors import ApiError
@@ -237,6 +238,24 @@ def list_invites() -> None:
         click.echo(f"{invite.id}\t{invite.email}\t{invite_service.status(invite)}\t{isoformat(invite.expires_at)}")
 
 
+@click.command("purge")
+@click.option(
+    "--expired-invites-days",
+    type=click.IntRange(min=0),
+    help="Also delete invites never accepted that expired at least this many days ago (default: keep them).",
+)
+@with_appcontext
+def purge_expired(expired_invites_days: int | None) -> None:
+    """Delete what has expired: ended sessions, reset links, throttle windows, spent keys (run it from cron)."""
+    medusa_auth().require_configuration()
+    options = purge.PurgeOptions(now=clock.now_datetime(), expired_invites_days=expired_invites_days)
+    counts = purge.run(options)
+    for step, count in counts.items():
+        click.echo(f"{step.name}: {step.skipped if count is None else f'{count} deleted'}")
+    security_event("purged", **{step.name.replace(" ", "_"): count for step, count in counts.items() if count})
+
+
 def register_commands(app: Flask) -> None:
     for group in (keys_cli, jwks_cli, users_cli, customers_cli, invites_cli):
         app.cli.add_command(group)
+    app.cli.add_command(purge_expired)

@@ -24,6 +24,7 @@ _TYPE_BY_STATUS = {
     403: "not_allowed",
     404: "not_found",
     405: "not_allowed",
+    408: "invalid_data",
     409: "conflict",
     413: "invalid_data",
     414: "invalid_data",
@@ -118,10 +119,29 @@ def register_error_handlers(app: Flask) -> None:
         log.error("unhandled error: %s", type(error).__name__, exc_info=error)
         return error_response(500, "unknown_error", "An unknown error occurred.")
 
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first (Flask runs teardowns in reverse).
+    app.teardown_appcontext(_end_session_quietly)
+
 
 def service_unavailable(message: str, type_: str = "unexpected_state") -> Response:
     """503 with Retry-After: a dependency (database, Redis) is down, not the request at fault."""
     return error_response(503, type_, message, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
+
+
+def _end_session_quietly(_: BaseException | None) -> None:
+    """End the request's transaction; if the database went away after the answer was ready, keep the answer.
+
+    The ROLLBACK that ends a request runs in the teardown, after the view has answered, and a PostgreSQL
+    restart can terminate the connection just before it. No error handler runs during teardown: the
+    exception would reach gunicorn, which answers 500 in place of the answer. SQLAlchemy has already
+    invalidated the dead connection (the pool replaces it), so there is nothing left to undo.
+    """
+    try:
+        db.session.remove()
+    except DATABASE_UNAVAILABLE as error:
+        orig = getattr(error, "orig", None) or error
+        log.warning("ending a request's transaction failed, the answer stands: %s", type(orig).__name__)
+        db.session.remove()  # the session, its dead connection already invalidated, closes cleanly now
 
 
 def _rollback_quietly() -> None:

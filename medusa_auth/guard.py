@@ -62,7 +62,6 @@ PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (
 SIGN_IN_PREFIX = "/auth"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_BEARER = re.compile(r"Bearer +([^\s]+) *", re.IGNORECASE)
 _REPEATED_SLASHES = re.compile(r"/{2,}")
 # Every prefix above lies under one of these: a request outside them is let through in one string test.
 _GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX}))
@@ -122,8 +121,16 @@ def _merge_slashes(path: str) -> str:
 
 
 def bearer_token(header: str | None) -> str | None:
-    match = _BEARER.fullmatch(header or "")
-    return match.group(1) if match else None
+    """The credential of ``Bearer <token>`` (scheme in any case, spaces around the token allowed).
+
+    No character scan here: a token with any character a compact JWS has not is refused by
+    ``tokens.verify`` as malformed, and a cached token is the exact string of one that was not.
+    """
+    scheme, _, rest = (header or "").partition(" ")
+    token = rest.strip(" ")
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
 
 
 def guard_request() -> None:

@@ -13,7 +13,19 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ulid import ULID
 
@@ -62,6 +74,8 @@ class Timestamped:
 
 class User(Timestamped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "user"
+    # Lists read oldest first; deep pages continue from a (created_at, id) pair (keyset).
+    __table_args__ = (Index("ix_user_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("user"))
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -98,6 +112,7 @@ class Customer(Timestamped, db.Model):  # type: ignore[name-defined]
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
+        Index("ix_customer_created_at_id", "created_at", "id"),  # listed oldest first, like users and invites
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("cus"))
@@ -195,6 +210,7 @@ class Invite(Timestamped, db.Model):  # type: ignore[name-defined]
     """An invitation by email; the database keeps a hash of its token's jti, never the token."""
 
     __tablename__ = "invite"
+    __table_args__ = (Index("ix_invite_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("invite"))
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -244,3 +260,16 @@ class RateLimitCounter(db.Model):  # type: ignore[name-defined]
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class TableRowCount(db.Model):  # type: ignore[name-defined]
+    """How many rows a table has, kept exact by database triggers (migration 0007) on every insert and delete.
+
+    A list's total is read here instead of by count(*), which takes longer than the request once a table
+    holds a million rows. A missing row (a table not counted, or this one emptied) means: count the table.
+    """
+
+    __tablename__ = "table_row_count"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_count: Mapped[int] = mapped_column(BigInteger)

@@ -136,6 +136,14 @@ def email_arg(name: str) -> str | None:
     return raw
 
 
+def id_arg(name: str) -> str | None:
+    """An optional id in the query string (a cursor); 400 if it cannot be one of ours."""
+    raw = request.args.get(name)
+    if raw is not None and not _RESOURCE_ID.fullmatch(raw):
+        raise invalid_data(f"{name} must be an id")
+    return raw
+
+
 def int_arg(name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None:

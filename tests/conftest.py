@@ -1,4 +1,4 @@
-"""Fixtures the flaskr way: ``app``, ``client``, ``runner`` and an ``auth`` helper.
+"""Fixtures the flaskr way: ``app``, ``client``, ``runner`` and an ``auth`` helper; and the one fake clock.
 
 Settings per test come from ``@pytest.mark.settings(NAME=value, ...)``, read before ``create_app``.
 The database is real: a SQLite file by default, or PostgreSQL when ``TEST_DATABASE_URL`` is set; it
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import flask_migrate
@@ -17,20 +16,20 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from medusa_auth import background, create_app
+from medusa_auth import background, clock, create_app
 from medusa_auth.database import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.settings import ENVIRONMENT_VARIABLES
+from tests.helpers import NOW, AuthActions, FakeClock
 
 pytest_plugins = [
-    "tests.jwks_fixtures",  # the controllable JWKS endpoint, a movable clock, signers
+    "tests.jwks_fixtures",  # the controllable JWKS endpoint and signers
     "tests.throttle_fixtures",
     "tests.web_fixtures",
 ]
 
 # Far below production's argon2id cost, so the suite stays fast; `real_hasher` tests restore it.
 FAST_HASHING = {"PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_COST": 64, "PASSWORD_HASH_PARALLELISM": 1}
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
@@ -122,39 +121,38 @@ def app_factory(settings: dict[str, Any]) -> Iterator[Any]:
 
 
 @pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
 def runner(app: Flask) -> Any:
     return app.test_cli_runner()
-
-
-@dataclass
-class AuthActions:
-    """Create users and get tokens through the real routes."""
-
-    app: Flask
-    client: FlaskClient
-
-    def create_user(self, email: str = "admin@example.com", password: str = PASSWORD) -> str:
-        from medusa_auth.auth.identity_service import create_user
-
-        with self.app.app_context():
-            return create_user(email, password).id
-
-    def login(self, email: str = "admin@example.com", password: str = PASSWORD) -> str:
-        response = self.client.post("/auth/user/emailpass", json={"email": email, "password": password})
-        assert response.status_code == 200, response.get_json()
-        token: str = response.get_json()["token"]
-        return token
-
-    def token(self, email: str = "admin@example.com") -> str:
-        """A fresh user's access token."""
-        self.create_user(email)
-        return self.login(email)
-
-    @staticmethod
-    def bearer(token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def auth(app: Flask, client: FlaskClient) -> AuthActions:
     return AuthActions(app, client)
+
+
+# -- the one fake clock ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """A clock of this test's own, at the real time until the test moves it; for code that takes a clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+def frozen_clock(fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """``fake_clock`` as the project's clock (``medusa_auth.clock.now``): tokens, sessions, invites, the key ring."""
+    monkeypatch.setattr(clock, "now", lambda: int(fake_clock()))
+    return fake_clock
+
+
+@pytest.fixture
+def clock_at_now(frozen_clock: FakeClock) -> FakeClock:
+    """The project's clock at NOW, where hand-crafted tokens are valid (their modules use it for every test)."""
+    frozen_clock.move_to(NOW)
+    return frozen_clock

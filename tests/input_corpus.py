@@ -7,7 +7,7 @@ emails. Add a case here when a new bad input is found; both pick it up.
 
 from __future__ import annotations
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 GOOD_BODY = f'"email": "someone@example.com", "password": "{PASSWORD}", "identifier": "someone@example.com"'
 

@@ -1,4 +1,4 @@
-"""A tiny JWKS endpoint on 127.0.0.1 whose answers each test controls, a clock tests move, and signers.
+"""A tiny JWKS endpoint on 127.0.0.1 whose answers each test controls, and signers.
 
 ``jwks_server`` is a real ``http.server`` in a thread of the test process: a test publishes keys, then
 sets what the next answers are (status, body, headers, delay, redirect) and reads what was asked
@@ -7,7 +7,6 @@ sets what the next answers are (status, body, headers, delay, redirect) and read
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ipaddress
 import json
@@ -29,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from medusa_auth.keys.config import TokenOptions
 from medusa_auth.keys.keyset import SigningKey, algorithm_model
 from medusa_auth.keys.material import PrivateKey, generate_private_key, private_key_pem, public_jwk, to_joserfc_key
+from tests.helpers import b64
 
 KEY_TYPE_OF = {"RS256": "RSA", "ES256": "EC", "EdDSA": "Ed25519"}
 OPTIONS = TokenOptions(algorithm="RS256", keyid="", issuer=None, audience=(), expires_in=300)  # a verifier's
@@ -62,10 +62,6 @@ class Signer:
         signing_input = f"{b64_json(header)}.{b64_json(payload)}"
         signer = SigningKey(self.kid, self.algorithm, to_joserfc_key(self.private), algorithm_model(self.algorithm))
         return f"{signing_input}.{b64(signer.sign(signing_input.encode()))}"
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def b64_json(value: dict[str, Any]) -> str:
@@ -207,26 +203,8 @@ def self_signed_tls(tmp_dir: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, ssl.create_default_context(cafile=str(cert_file))
 
 
-class FakeClock:
-    """Monotonic seconds that move only when a test says so."""
-
-    def __init__(self, start: float = 10_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def jwks_server() -> Iterator[JwksServer]:
     server = JwksServer()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock()

@@ -63,3 +63,76 @@ def test_unknown_routes_and_methods_answer_in_json(auth, client):
     assert wrong_method.status_code == 405
     assert wrong_method.get_json()["type"] == "not_allowed"
     assert "POST" in wrong_method.headers["Allow"]
+
+
+def test_users_filtered_by_email_case_insensitively(auth, client):
+    token = auth.token("a@example.com")
+    auth.create_user("b@example.com")
+    found = client.get("/admin/users?email=B@Example.com", headers=auth.bearer(token)).get_json()
+    assert [u["email"] for u in found["users"]] == ["b@example.com"] and found["count"] == 1
+    none = client.get("/admin/users?email=nobody@example.com", headers=auth.bearer(token)).get_json()
+    assert none["users"] == [] and none["count"] == 0
+
+
+def test_after_pages_by_keyset_like_offset_does(auth, client):
+    token = auth.token("a@example.com")
+    for name in "bcde":
+        auth.create_user(f"{name}@example.com")
+    by_offset = client.get("/admin/users?limit=2&offset=2", headers=auth.bearer(token)).get_json()
+    second = client.get("/admin/users?limit=2", headers=auth.bearer(token)).get_json()["users"][-1]["id"]
+    by_keyset = client.get(f"/admin/users?limit=2&after={second}", headers=auth.bearer(token)).get_json()
+    assert (
+        [u["email"] for u in by_keyset["users"]]
+        == [u["email"] for u in by_offset["users"]]
+        == [
+            "c@example.com",
+            "d@example.com",
+        ]
+    )
+    assert by_keyset["count"] == 5  # the total, as with offset (Medusa's meaning of count)
+    last = client.get(f"/admin/users?after={by_keyset['users'][-1]['id']}", headers=auth.bearer(token)).get_json()
+    assert [u["email"] for u in last["users"]] == ["e@example.com"]
+
+
+@pytest.mark.parametrize("query", ["after=user_missing", "after=" + "x" * 65, "email=" + "x" * 321, "after="])
+def test_a_bad_after_or_email_is_refused(auth, client, query):
+    response = client.get(f"/admin/users?{query}", headers=auth.bearer(auth.token()))
+    assert response.status_code in (400, 404)
+    expected = 404 if query == "after=user_missing" else 400
+    assert response.status_code == expected, response.get_json()
+
+
+def test_the_total_comes_from_the_count_the_database_keeps(app, auth, client):
+    """Triggers (migration 0007) keep table_row_count exact on insert and delete; the list reads it, not count(*)."""
+    from sqlalchemy import event, func
+
+    from medusa_auth.database import db
+    from medusa_auth.models import TableRowCount, User
+
+    def kept() -> int:
+        return db.session.execute(db.select(TableRowCount.row_count).filter_by(table_name="user")).scalar_one()
+
+    with app.app_context():  # a test before this one may have emptied the table (the suite's cleanup)
+        db.session.merge(TableRowCount(table_name="user", row_count=db.session.query(func.count(User.id)).scalar()))
+        db.session.commit()
+    token = auth.token("a@example.com")
+    doomed = auth.create_user("b@example.com")
+    auth.create_user("c@example.com")
+    with app.app_context():
+        assert kept() == 3
+        db.session.execute(db.delete(User).where(User.id == doomed))
+        db.session.commit()
+        assert kept() == 2
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        body = client.get("/admin/users", headers=auth.bearer(token)).get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert body["count"] == 2 and len(body["users"]) == 2
+    assert not [s for s in statements if "count(" in s], statements

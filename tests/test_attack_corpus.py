@@ -41,13 +41,15 @@ from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.keyset import P256_ORDER, ecdsa_s
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.tokens import InvalidToken, TokenKind
-from tests.test_tokens import DROP, NOW, Issuer, b64, load_private, make_issuer, part, public_pem, unb64
+from tests.helpers import DROP, NOW, Issuer, b64, load_private, make_issuer, part, public_pem, unb64
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "admin"
 ATTACKER_URL = "https://attacker.example.net"
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
 TARGET = "/admin/users/me"
+
+pytestmark = pytest.mark.usefixtures("clock_at_now")  # the crafted claims are valid at NOW: the guard's clock reads it
 
 
 @dataclass
@@ -435,12 +437,6 @@ def previous_key_token(t: Target) -> str:
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The crafted claims are valid at NOW, so the guard's clock reads NOW."""
-    monkeypatch.setattr(clock, "now", lambda: NOW)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import statistics
 import time
@@ -12,14 +11,9 @@ from argon2 import PasswordHasher
 
 from medusa_auth.database import db
 from medusa_auth.models import ProviderIdentity
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD, claims_of
 
 INVALID_CREDENTIALS = {"type": "unauthorized", "message": "Invalid email or password"}
-
-
-def claims_of(token: str) -> dict:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def test_login_returns_an_access_token_for_the_user(auth, client):

@@ -21,8 +21,7 @@ from joserfc.jwk import KeySet
 from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.material import PRIVATE_JWK_MEMBERS, load_private_pem, private_key_pem, to_joserfc_key
 from medusa_auth.settings import ENVIRONMENT_VARIABLES
-from tests.conftest import PASSWORD
-from tests.test_config import HS_SECRET, one_line, public_pem_of, required_members, rfc7638_thumbprint
+from tests.helpers import HS_SECRET, PASSWORD, one_line, public_pem_of, required_members, rfc7638_thumbprint
 
 REPO = Path(__file__).resolve().parent.parent
 FLASK = Path(sys.executable).parent / "flask"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -31,8 +30,8 @@ from medusa_auth.keys.development import (
 from medusa_auth.keys.material import load_private_pem, private_key_pem, public_key_pem, to_joserfc_key
 from medusa_auth.settings import ConfigError
 from medusa_auth.settings import sqlalchemy_url as database_url
+from tests.helpers import HS_SECRET, one_line, public_pem_of, required_members, rfc7638_thumbprint
 
-HS_SECRET = "0123456789abcdef0123456789abcdef"  # exactly 32 bytes
 COOKIE_SECRET = "cookie-secret-" + "c" * 32
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,45 +46,6 @@ RFC7638_THUMBPRINT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def public_pem_of(private_pem: str) -> str:
-    return public_key_pem(serialization.load_pem_private_key(private_pem.encode(), password=None).public_key())
-
-
-def one_line(pem: str) -> str:
-    """A PEM as the guide writes it in a .env file: one line, literal backslash-n."""
-    return pem.strip().replace("\n", "\\n")
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def int_bytes(value: int) -> bytes:
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
-
-
-def required_members(public_key: Any) -> dict[str, str]:
-    """RFC 7638 §3.2's required members of a public key, computed from cryptography's numbers alone."""
-    if isinstance(public_key, rsa.RSAPublicKey):
-        numbers = public_key.public_numbers()
-        return {"e": b64url(int_bytes(numbers.e)), "kty": "RSA", "n": b64url(int_bytes(numbers.n))}
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
-        numbers = public_key.public_numbers()
-        return {
-            "crv": "P-256",
-            "kty": "EC",
-            "x": b64url(numbers.x.to_bytes(32, "big")),
-            "y": b64url(numbers.y.to_bytes(32, "big")),
-        }
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {"crv": "Ed25519", "kty": "OKP", "x": b64url(raw)}
-
-
-def rfc7638_thumbprint(public_key: Any) -> str:
-    canonical = json.dumps(required_members(public_key), sort_keys=True, separators=(",", ":"))
-    return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
 def refusal(environ: dict[str, str], variable: str) -> str:

@@ -3,7 +3,6 @@ one identity for several actors, and the actor type in every authorization decis
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from typing import Any
@@ -23,7 +22,7 @@ from medusa_auth.models import AuthIdentity, BrowserSession, Customer
 from medusa_auth.settings import ConfigError, parse_auth_methods
 from medusa_auth.store import customer_service
 from medusa_auth.tokens import TokenKind
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD, bearer, claims_of
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
@@ -44,15 +43,6 @@ pytestmark = pytest.mark.settings(STOREFRONT_URL=STOREFRONT, STORE_CORS=SHOP_ORI
 @pytest.fixture
 def settings(settings: dict[str, Any], mailbox: Mailbox) -> dict[str, Any]:
     return {**settings, **mailbox.settings()}
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def assert_refused(response: Any) -> None:
@@ -616,12 +606,12 @@ def test_the_extensions_tokens_know_the_configured_actor_types(app: Flask):
 # -- the migration keeps the sessions it finds --------------------------------------------------------
 
 
-def test_migration_0007_turns_user_sessions_into_actor_sessions_and_back(tmp_path, rsa_pem: str):
+def test_migration_0008_turns_user_sessions_into_actor_sessions_and_back(tmp_path, rsa_pem: str):
     url = f"sqlite:///{tmp_path / 'migrate.sqlite3'}"
     app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
     now = "2026-01-01 00:00:00"
     with app.app_context():
-        flask_migrate.upgrade(revision="0006")
+        flask_migrate.upgrade(revision="0007")
         for statement in (
             f"""INSERT INTO "user" (id, email, created_at, updated_at)
                 VALUES ('user_1', 'a@example.com', '{now}', '{now}')""",
@@ -632,7 +622,7 @@ def test_migration_0007_turns_user_sessions_into_actor_sessions_and_back(tmp_pat
         ):
             db.session.execute(text(statement))
         db.session.commit()
-        flask_migrate.upgrade(revision="0007")
+        flask_migrate.upgrade(revision="0008")
         row = db.session.execute(
             text("SELECT actor_type, actor_id, auth_provider, auth_identity_id FROM browser_session")
         )
@@ -645,7 +635,7 @@ def test_migration_0007_turns_user_sessions_into_actor_sessions_and_back(tmp_pat
             )
         )
         db.session.commit()
-        flask_migrate.downgrade(revision="0006")
+        flask_migrate.downgrade(revision="0007")
         rows = db.session.execute(text("SELECT id_hash, user_id FROM browser_session")).all()
         assert rows == [("h1", "user_1")]  # a customer's session has no place in the old table
         db.session.remove()

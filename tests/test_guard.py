@@ -21,19 +21,10 @@ from medusa_auth import clock
 from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.material import generate_private_key
 from medusa_auth.tokens import TokenKind
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD, FakeClock, b64, claims_of
 
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
 MALFORMED_HEADERS = ["", "Bearer", "Bearer ", "Basic xyz", "Bearer a b", "Basic", "Token abc.def.ghi", "Bearer\tabc"]
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def assert_refused(response: Any) -> None:
@@ -89,11 +80,10 @@ def issue(app: Flask, kind: TokenKind, claims: dict[str, Any], lifetime: int = 3
         return medusa_auth().tokens.sign(kind, claims, lifetime)
 
 
-def expired_token(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
+def expired_token(app: Flask, frozen_clock: FakeClock) -> str:
     with app.app_context():
         token = medusa_auth().tokens.issue_auth_token("authid_x", "user_x", {})
-    later = claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1
-    monkeypatch.setattr(clock, "now", lambda: later)
+    frozen_clock.move_to(claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1)
     return token
 
 
@@ -138,13 +128,13 @@ def test_every_admin_route_refuses_an_invalid_token(app: Flask, client: FlaskCli
         assert_refused(request(client, method, path, f"Bearer {token}"))
 
 
-def test_every_admin_route_refuses_an_expired_token(app, client, monkeypatch):
-    token = expired_token(app, monkeypatch)
+def test_every_admin_route_refuses_an_expired_token(app, client, frozen_clock):
+    token = expired_token(app, frozen_clock)
     for method, path in admin_routes(app):
         assert_refused(request(client, method, path, f"Bearer {token}"))
 
 
-def test_every_refusal_looks_the_same(app: Flask, client: FlaskClient, auth, monkeypatch: pytest.MonkeyPatch):
+def test_every_refusal_looks_the_same(app: Flask, client: FlaskClient, auth, frozen_clock: FakeClock):
     """Status, body and headers are identical whichever check failed, so none of them leaks the reason."""
     valid = auth.token()
     registration = client.post("/auth/user/emailpass/register", json={"email": "r@example.com", "password": PASSWORD})
@@ -162,7 +152,7 @@ def test_every_refusal_looks_the_same(app: Flask, client: FlaskClient, auth, mon
         f"Bearer {valid}{'x' * 9000}",  # oversized
     ]
     responses = [client.get("/admin/users/me", headers={"Authorization": a} if a else {}) for a in authorizations]
-    responses.append(client.get("/admin/users/me", headers=auth.bearer(expired_token(app, monkeypatch))))
+    responses.append(client.get("/admin/users/me", headers=auth.bearer(expired_token(app, frozen_clock))))
     first = responses[0]
     assert_refused(first)
     for response in responses[1:]:
@@ -356,12 +346,11 @@ def test_random_changes_to_a_valid_token_never_cause_a_500(auth, client: FlaskCl
 
 @pytest.mark.parametrize("refusal", ["expired", "foreign-key", "jku-header", "registration"])
 def test_refused_token_is_one_security_event_without_the_token(
-    app: Flask, client: FlaskClient, auth, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, refusal
+    app: Flask, client: FlaskClient, auth, caplog: pytest.LogCaptureFixture, frozen_clock: FakeClock, refusal
 ):
     if refusal == "expired":
         token = auth.token()
-        later = claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1
-        monkeypatch.setattr(clock, "now", lambda: later)
+        frozen_clock.move_to(claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1)
     elif refusal == "foreign-key":
         token = sign_with_foreign_key(app)
     elif refusal == "jku-header":

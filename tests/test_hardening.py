@@ -13,7 +13,7 @@ from medusa_auth import ConfigError, create_app
 from medusa_auth.extension import medusa_auth
 from medusa_auth.pipeline import API_CSP, HSTS, PAGE_CSP
 from medusa_auth.settings import DEFAULTS
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.live import free_port
 
 LOGIN = "/auth/user/emailpass"

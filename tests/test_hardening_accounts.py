@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from medusa_auth import clock
 from medusa_auth.database import db
 from medusa_auth.models import AuthIdentity, ProviderIdentity
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 BACKEND = "https://auth.example.com"

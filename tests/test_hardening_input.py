@@ -20,7 +20,7 @@ from medusa_auth.database import db
 from medusa_auth.models import Invite, ProviderIdentity, normalize_email
 from medusa_auth.request_data import MAX_METADATA_BYTES, is_email
 from medusa_auth.settings import settings_from
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.live import free_port
 from tests.web_fixtures import Mailbox
 

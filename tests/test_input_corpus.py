@@ -25,7 +25,7 @@ from medusa_auth.database import db
 from medusa_auth.extension import medusa_auth
 from medusa_auth.models import AuthIdentity, Invite, User
 from medusa_auth.tokens import TokenKind
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.input_corpus import BAD_BODIES, BAD_EMAILS, BAD_IDS, BAD_INTEGERS, GOOD_EMAILS, body
 from tests.live import live_server
 

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.helpers import backends, empty_database
 from tests.live import HttpResponse, LiveServer, live_server
-from tests.test_invite_race import _empty, backends
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def server(request, tmp_path: Path, database_url: str, rsa_pem: str) -> Iterator
             yield running
     finally:
         if request.param:
-            _empty(request.param, rsa_pem)
+            empty_database(request.param, rsa_pem)
 
 
 def open_invite_page(server: LiveServer, path: str) -> tuple[str, str]:

@@ -5,7 +5,6 @@ Runs on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (`make test-post
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from medusa_auth import create_app
-from medusa_auth.database import db
+from tests.helpers import backends, empty_database
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.slow
@@ -22,16 +20,6 @@ pytestmark = pytest.mark.slow
 ADMIN = ("race-admin@example.com", "correct horse battery staple")
 INVITEE = "racer@example.com"
 RACERS = 20
-
-
-def backends() -> list:
-    postgres = os.environ.get("TEST_DATABASE_URL")
-    return [
-        pytest.param(None, id="sqlite"),
-        pytest.param(
-            postgres, id="postgresql", marks=pytest.mark.skipif(not postgres, reason="TEST_DATABASE_URL is not set")
-        ),
-    ]
 
 
 @pytest.fixture(params=backends())
@@ -45,16 +33,7 @@ def server(request, tmp_path: Path, database_url: str, rsa_pem: str) -> Iterator
             yield running
     finally:
         if request.param:
-            _empty(request.param, rsa_pem)
-
-
-def _empty(url: str, rsa_pem: str) -> None:
-    app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
-    with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        db.engine.dispose()
+            empty_database(request.param, rsa_pem)
 
 
 def test_twenty_concurrent_accepts_create_exactly_one_user(server: LiveServer):

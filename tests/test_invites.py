@@ -9,7 +9,7 @@ from medusa_auth.database import db
 from medusa_auth.extension import medusa_auth
 from medusa_auth.models import AuthIdentity, Invite, User
 from medusa_auth.tokens import TokenKind
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD, FakeClock
 from tests.live import free_port
 from tests.web_fixtures import html_part, link_in, text_part, token_of
 
@@ -117,12 +117,11 @@ def assert_refused(app, response, status: int, type_: str, words: str) -> None:
 
 
 @pytest.mark.settings(INVITE_VALID_DURATION="600")
-def test_an_expired_invite_is_refused(app, client, admin, monkeypatch):
+def test_an_expired_invite_is_refused(app, client, admin, frozen_clock: FakeClock):
     token = invite_token(client, admin)
     registration = register(client)
     before = counts(app)
-    now = clock.now()
-    monkeypatch.setattr(clock, "now", lambda: now + 600 + clock.LEEWAY_SECONDS + 1)
+    frozen_clock.move(600 + clock.LEEWAY_SECONDS + 1)
     assert_refused(app, accept(client, token, registration), 400, "invalid_data", "expired")
     assert counts(app) == before
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 
 import click
 import click.testing
@@ -15,10 +16,13 @@ from flask import Flask
 from medusa_auth import ConfigError, clock
 from medusa_auth.database import db
 from medusa_auth.keys import ring
+from medusa_auth.keys.config import get_jwt_config
+from medusa_auth.keys.keyset import KeySet
 from medusa_auth.keys.material import generate_private_key, private_key_pem, public_key_pem
 from medusa_auth.keys.ring import ACTIVE, RETIRED, REVOKED, STANDBY, RefreshingKeySet, RingError
 from medusa_auth.models import SigningKeyRecord
 from medusa_auth.tokens import InvalidToken, TokenKind
+from tests.helpers import FakeClock
 
 # The `app` fixture empties the database after each test, for the apps these tests build beside it.
 pytestmark = pytest.mark.usefixtures("app")
@@ -28,7 +32,7 @@ RING = {"JWT_SECRET_KEY": None, "JWT_KEY_ENCRYPTION_KEY": KEK, "JWT_EXPIRES_IN":
 
 
 def invoke(app: Flask, *args: str) -> click.testing.Result:
-    with app.app_context():  # pytest-flask has pushed the `app` fixture's context: this app's goes on top
+    with app.app_context():  # the command runs against this app's database, as `flask --app wsgi` would
         return app.test_cli_runner().invoke(args=list(args))
 
 
@@ -50,6 +54,12 @@ def states(app: Flask) -> dict[str, str]:
 def token_from(app: Flask) -> str:
     with app.app_context():
         return app.extensions["medusa_auth"].tokens.issue_auth_token("authid_1", "user_1", {})
+
+
+def refresh(app: Flask) -> None:
+    """What a server does when its refresh interval has passed: reload the ring from its database."""
+    with app.app_context():
+        app.extensions["medusa_auth"].keys.refresh()
 
 
 def verifies(app: Flask, token: str) -> bool:
@@ -117,7 +127,7 @@ def test_rotation_publishes_a_standby_key_before_it_signs(seeded, server):
     assert "published as standby" in run(seeded, "keys", "rotate")
     [new] = set(states(seeded)) - {old}
     assert states(seeded)[new] == STANDBY
-    server.extensions["medusa_auth"].keys.refresh()
+    refresh(server)
     assert sorted(kids_in_jwks(server)) == sorted([old, new])  # verifiers learn it now...
     assert _kid_of(token_from(server)) == old  # ...while the old key still signs
 
@@ -127,7 +137,7 @@ def test_the_second_rotation_activates_the_standby_and_retires_the_old_key(seede
     old_token = token_from(server)
     run(seeded, "keys", "rotate")
     run(seeded, "keys", "rotate")
-    server.extensions["medusa_auth"].keys.refresh()
+    refresh(server)
     [new] = set(states(seeded)) - {old}
     assert states(seeded) == {old: RETIRED, new: ACTIVE}
     assert _kid_of(token_from(server)) == new
@@ -135,20 +145,18 @@ def test_the_second_rotation_activates_the_standby_and_retires_the_old_key(seede
     assert sorted(kids_in_jwks(server)) == sorted([old, new])
 
 
-def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(seeded, server, monkeypatch):
+def test_a_retired_key_leaves_the_jwks_once_its_tokens_have_expired(seeded, server, frozen_clock: FakeClock):
     [old] = states(seeded)
     old_token = token_from(server)
     run(seeded, "keys", "rotate", "--now")
     # Published as long as the longest-lived token it may have signed: here an invite (a day).
     lifetime = server.extensions["medusa_auth"].jwt.longest_token_lifetime
     assert lifetime == 86400
-    before = clock.now() + lifetime - 60
-    monkeypatch.setattr(clock, "now", lambda: before)
-    server.extensions["medusa_auth"].keys.refresh()
+    frozen_clock.move(lifetime - 60)
+    refresh(server)
     assert old in kids_in_jwks(server)
-    later = clock.now() + 60 + clock.LEEWAY_SECONDS + 1
-    monkeypatch.setattr(clock, "now", lambda: later)
-    server.extensions["medusa_auth"].keys.refresh()
+    frozen_clock.move(60 + clock.LEEWAY_SECONDS + 1)
+    refresh(server)
     assert old not in kids_in_jwks(server)
     assert not verifies(server, old_token)
 
@@ -158,7 +166,7 @@ def test_revoking_a_key_withdraws_it_at_once(seeded, server):
     old_token = token_from(server)
     run(seeded, "keys", "rotate", "--now")
     assert "revoked" in run(seeded, "keys", "revoke", "--", old)
-    server.extensions["medusa_auth"].keys.refresh()
+    refresh(server)
     assert old not in kids_in_jwks(server)
     assert not verifies(server, old_token)
     assert states(seeded)[old] == REVOKED
@@ -237,9 +245,12 @@ def test_a_sealed_key_moved_to_another_kid_does_not_open(seeded):
 def test_a_stale_instance_learns_a_new_kid_on_first_sight(seeded, app_factory):
     stale = app_factory(**RING, JWT_KEY_REFRESH_SECONDS="1h")  # would not refresh on its own
     other = app_factory(**RING)
+    [old] = states(seeded)
     run(seeded, "keys", "rotate", "--now")
-    other.extensions["medusa_auth"].keys.refresh()
-    assert verifies(stale, token_from(other))
+    refresh(other)
+    token = token_from(other)
+    assert _kid_of(token) != old  # control: signed with the kid the stale instance has never seen
+    assert verifies(stale, token)
 
 
 def test_unknown_kids_reload_the_ring_at_most_once_per_cooldown(seeded, server):
@@ -288,3 +299,33 @@ def _public(pem: str):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_a_reader_with_an_unknown_kid_waits_for_the_reload_in_flight(rsa_pem, ec_pem):
+    """Threads (gthread workers): the second of two requests naming a new kid must not get 401 while the
+    first request's reload, which brings that key, is still running."""
+    old, new = (KeySet.from_config(get_jwt_config({"JWT_SECRET_KEY": pem})) for pem in (ec_pem, rsa_pem))
+    new_kid = next(iter(new.by_kid))
+    reloading, release = threading.Event(), threading.Event()
+    loads = iter([old, new])
+
+    def slow_load() -> KeySet:
+        keys = next(loads)
+        if keys is new:
+            reloading.set()
+            release.wait(5)
+        return keys
+
+    refreshing = RefreshingKeySet(slow_load, refresh_seconds=3600, unknown_kid_cooldown=60)
+    assert refreshing.current is old  # the first load
+    found: dict[str, object] = {}
+    first = threading.Thread(target=lambda: found.setdefault("first", refreshing.find(new_kid)))
+    first.start()  # an unknown kid: this reader reloads, and the reload takes a while
+    assert reloading.wait(5), "the first reader should be reloading"
+    second = threading.Thread(target=lambda: found.setdefault("second", refreshing.find(new_kid)))
+    second.start()
+    second.join(0.2)
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert found["first"] is not None and found["second"] is not None

@@ -27,7 +27,7 @@ from flask import Flask
 
 from medusa_auth import clock
 from medusa_auth.auth import throttle
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 from tests.live import (
     FLASK,
     HttpResponse,

@@ -4,59 +4,33 @@ kid are accepted here. Real gunicorn, real node, real HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
-import base64
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import (
+    PASSWORD,
+    b64,
+    bearer,
+    medusa_payload,
+    node_verifies,
+    node_verify,
+    published_kid,
+    run_node,
+    skip_without_node,
+    unb64,
+    unverified,
+)
 from tests.live import LiveServer, live_server, rsa_private_pem, write_private_file
 
 pytestmark = pytest.mark.slow
 
-INTEROP = Path(__file__).resolve().parent / "interop"
-NODE = shutil.which("node")
-NODE_TIMEOUT = 30
 EMAIL = "node-interop@example.com"
-PASSWORD = "correct horse battery staple"
 
-if NODE is None:
-    pytest.skip("node is not on PATH (the interop tests run the guide's Node.js code)", allow_module_level=True)
-if not (INTEROP / "node_modules").is_dir():
-    pytest.skip("tests/interop/node_modules is missing: run `make node-deps`", allow_module_level=True)
-
-
-def run_node(script: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [str(NODE), script, *args],
-        cwd=INTEROP,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-    )
-    assert result.returncode == 0, f"node {script} exited {result.returncode}:\n{result.stderr}"
-    return result
-
-
-def node_verify(server: LiveServer, token: str) -> tuple[bool, str]:
-    """The guide's isValidJWTToken, with the JWKS fetched from the live server: (valid, its stderr)."""
-    result = run_node("verify.js", [token], env={**server.env, "MEDUSA_BACKEND_URL": server.base_url})
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1, result.stdout
-    answer = json.loads(lines[0])
-    assert set(answer) == {"valid"} and isinstance(answer["valid"], bool), answer
-    return bool(answer["valid"]), result.stderr
-
-
-def node_verifies(server: LiveServer, token: str) -> bool:
-    valid, stderr = node_verify(server, token)
-    assert not valid or not stderr, stderr
-    return valid
+skip_without_node()
 
 
 def assert_node_refuses_signature(server: LiveServer, token: str) -> None:
@@ -70,45 +44,6 @@ def node_signs(key_file: Path, kid: str, payload: dict[str, Any]) -> str:
     token = run_node("sign.js", [str(key_file), kid, json.dumps(payload)]).stdout.strip()
     assert token.count(".") == 2, token
     return token
-
-
-def b64url_decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Header and payload, base64-decoded only (no verification)."""
-    header, payload, _ = token.split(".")
-    return json.loads(b64url_decode(header)), json.loads(b64url_decode(payload))
-
-
-def medusa_payload(claims: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """Medusa's access-token payload for the user of a server-issued token's claims."""
-    user_id = claims["actor_id"]
-    return {
-        "actor_id": user_id,
-        "actor_type": "user",
-        "auth_identity_id": claims["auth_identity_id"],
-        "app_metadata": {"user_id": user_id},
-        "user_metadata": {},
-        **extra,
-    }
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def published_kid(server: LiveServer) -> str:
-    response = server.get("/.well-known/jwks.json")
-    assert response.status == 200, response.body
-    [key] = response.json()["keys"]
-    kid: str = key["kid"]
-    return kid
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +83,9 @@ def test_token_with_one_signature_character_changed_is_refused_by_node(server, t
 
 def test_token_with_payload_changed_is_refused_by_node(server, token):
     header, payload, signature = token.split(".")
-    claims = json.loads(b64url_decode(payload))
+    claims = json.loads(unb64(payload))
     claims["actor_id"] = claims["app_metadata"]["user_id"] = "user_01SOMEONEELSE"
-    tampered = f"{header}.{b64url_encode(json.dumps(claims, separators=(',', ':')).encode())}.{signature}"
+    tampered = f"{header}.{b64(json.dumps(claims, separators=(',', ':')).encode())}.{signature}"
     assert_node_refuses_signature(server, tampered)
     assert server.get("/admin/users/me", headers=bearer(tampered)).status == 401
 

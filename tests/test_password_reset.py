@@ -10,8 +10,7 @@ from medusa_auth import clock
 from medusa_auth.auth.reset import RESET_LIFETIME_SECONDS
 from medusa_auth.database import db
 from medusa_auth.models import PasswordReset
-from tests.conftest import PASSWORD
-from tests.test_sessions import start_session
+from tests.helpers import PASSWORD, FakeClock, start_session
 from tests.web_fixtures import html_part, link_in, text_part, token_of
 
 BACKEND = "https://auth.example.com"
@@ -96,13 +95,13 @@ def test_a_newer_reset_replaces_the_older_link(auth, client, mailbox):
     assert update(client, newer).status_code == 200
 
 
-def test_the_token_expires_after_15_minutes(auth, client, mailbox, monkeypatch):
+def test_the_token_expires_after_15_minutes(auth, client, mailbox, frozen_clock: FakeClock):
     auth.create_user()
     token = reset_token(client, mailbox)
-    now = clock.now()
-    monkeypatch.setattr(clock, "now", lambda: now + RESET_LIFETIME_SECONDS + clock.LEEWAY_SECONDS + 1)
+    now = frozen_clock()
+    frozen_clock.move_to(now + RESET_LIFETIME_SECONDS + clock.LEEWAY_SECONDS + 1)
     assert update(client, token).status_code == 401
-    monkeypatch.setattr(clock, "now", lambda: now)
+    frozen_clock.move_to(now)
     assert auth.login(password=PASSWORD)
 
 

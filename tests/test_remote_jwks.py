@@ -1,13 +1,12 @@
 """medusa_auth.keys.remote against a real JWKS endpoint on 127.0.0.1 whose answers each test sets.
 
 Tokens go through ``Tokens.verify`` with the remote client as its key source, the path a verifier-only
-instance and the Flask extension take. Time that matters for caching moves with a fake clock given to
+instance and the Flask extension take. Time that matters for caching moves with the fake clock given to
 the client; only the timeout tests wait, for a fraction of a second.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import threading
@@ -24,7 +23,8 @@ from medusa_auth.keys.remote import (
     remote_algorithms,
 )
 from medusa_auth.tokens import InvalidToken, TokenKind, Tokens
-from tests.jwks_fixtures import OPTIONS, FakeClock, JwksServer, Signer, b64, b64_json, self_signed_tls
+from tests.helpers import FakeClock, b64, int_bytes, unb64
+from tests.jwks_fixtures import OPTIONS, JwksServer, Signer, b64_json, self_signed_tls
 from tests.live import free_port
 
 ACCESS = {TokenKind.ACCESS}
@@ -43,8 +43,9 @@ def verifies(remote: RemoteJwks, token: str) -> bool:
     return True
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def signer() -> Signer:
+    """The issuer's key, made once for the module: RSA keys are slow to generate, and no test changes it."""
     return Signer("key-1")
 
 
@@ -90,7 +91,7 @@ def test_the_algorithm_stays_pinned_to_the_published_key(served, fake_clock, sig
 def test_header_members_that_point_elsewhere_are_refused_for_remote_keys_too(served, fake_clock, signer):
     remote = client(served, fake_clock)
     header, payload, signature = signer.token().split(".")
-    decoded = json.loads(_unb64(header))
+    decoded = json.loads(unb64(header))
     for member in ("jku", "x5u", "jwk", "crit"):
         crafted = b64_json({**decoded, member: served.url})
         assert not verifies(remote, f"{crafted}.{payload}.{signature}")
@@ -138,10 +139,10 @@ def test_the_set_is_cached_for_max_age_within_30_s_and_1_h(served, fake_clock, s
     remote = client(served, fake_clock)
     token = signer.token()
     assert verifies(remote, token)
-    fake_clock.advance(lifetime - 1)
+    fake_clock.move(lifetime - 1)
     assert verifies(remote, token)
     assert served.fetches() == 1
-    fake_clock.advance(2)
+    fake_clock.move(2)
     assert verifies(remote, token)
     assert served.fetches() == 2
 
@@ -153,13 +154,13 @@ def test_an_expired_set_is_revalidated_with_its_etag(served, fake_clock, signer)
     token = signer.token()
     assert verifies(remote, token)
     assert "if-none-match" not in served.requests[0]
-    fake_clock.advance(61)
+    fake_clock.move(61)
     assert verifies(remote, token)
     assert served.requests[1]["if-none-match"] == '"v1"'
     counters = remote.counters()
     assert counters["fetches"] == 2 and counters["not_modified"] == 1 and counters["failures"] == 0
     # The 304 renewed the freshness: no request for another max-age.
-    fake_clock.advance(59)
+    fake_clock.move(59)
     assert verifies(remote, token)
     assert served.fetches() == 2
 
@@ -171,7 +172,7 @@ def test_a_changed_set_answers_200_to_the_old_etag_and_replaces_the_keys(served,
     replacement = Signer("key-2")
     served.publish(replacement)
     served.answer.etag = '"v2"'
-    fake_clock.advance(601)
+    fake_clock.move(601)
     assert verifies(remote, replacement.token())
     assert remote.counters()["not_modified"] == 0 and served.requests[1]["if-none-match"] == '"v1"'
     assert not verifies(remote, signer.token())  # removed from the set, so no longer trusted
@@ -205,7 +206,7 @@ def test_a_thousand_random_kids_make_at_most_one_fetch_per_cooldown(served, fake
     assert not any(verifies(remote, token) for token in flood)
     assert served.fetches() == 2  # the first fetch, and one refetch for the first unknown kid
     assert verifies(remote, signer.token())  # the known key is untouched by the flood
-    fake_clock.advance(30)
+    fake_clock.move(30)
     assert not any(verifies(remote, token) for token in flood)
     assert served.fetches() == 3
     counters = remote.counters()
@@ -307,16 +308,16 @@ def test_known_keys_keep_working_while_the_endpoint_fails_then_fail_closed(serve
     token = signer.token()
     assert verifies(remote, token)
     outage(served)
-    fake_clock.advance(601)  # the cached set has expired
+    fake_clock.move(601)  # the cached set has expired
     assert verifies(remote, token)
     assert remote.counters()["failures"] == 1
     # While it is down, requests do not each try again: one attempt per cooldown.
     for _ in range(20):
         assert verifies(remote, token)
     assert remote.counters()["fetches"] == 2
-    fake_clock.advance(3600 - 30)  # just inside the staleness bound (an hour past expiry)
+    fake_clock.move(3600 - 30)  # just inside the staleness bound (an hour past expiry)
     assert verifies(remote, token)
-    fake_clock.advance(60)
+    fake_clock.move(60)
     assert not verifies(remote, token)  # past it: nothing verifies any more
     assert remote.counters()["failures"] >= 2
     if outage is _redirect:
@@ -333,13 +334,13 @@ def test_the_endpoint_recovering_ends_the_outage(served, fake_clock, signer):
     remote = client(served, fake_clock)
     assert verifies(remote, signer.token())
     served.answer.status = 503
-    fake_clock.advance(601)
+    fake_clock.move(601)
     assert verifies(remote, signer.token())
     served.answer.status = 200
-    fake_clock.advance(30)
+    fake_clock.move(30)
     assert verifies(remote, signer.token())
     assert remote.counters()["failures"] == 1 and served.fetches() == 3
-    fake_clock.advance(599)
+    fake_clock.move(599)
     assert served.fetches() == 3 and verifies(remote, signer.token())
 
 
@@ -361,7 +362,7 @@ def test_https_verifies_the_certificate(tmp_path, fake_clock, signer):
 
 
 def test_encryption_weak_mismatched_and_symmetric_keys_are_left_out(jwks_server, fake_clock, signer):
-    weak_entry = {"kty": "RSA", "kid": "weak", "n": _b64_int((1 << 1023) | 1), "e": "AQAB", "alg": "RS256"}
+    weak_entry = {"kty": "RSA", "kid": "weak", "n": b64(int_bytes((1 << 1023) | 1)), "e": "AQAB", "alg": "RS256"}
     jwks_server.publish(
         signer,
         Signer("enc").jwk(use="enc"),
@@ -451,11 +452,3 @@ def test_a_symmetric_algorithm_cannot_be_required_of_a_published_key():
 )
 def test_cache_control_is_read_as_an_http_cache_would(header, seconds):
     assert cache_max_age(header, 7) == seconds
-
-
-def _unb64(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _b64_int(number: int) -> str:
-    return b64(number.to_bytes((number.bit_length() + 7) // 8, "big"))

@@ -24,7 +24,7 @@ from medusa_auth import background
 from medusa_auth.auth import throttle
 from medusa_auth.database import db
 from medusa_auth.models import RateLimitCounter
-from tests.conftest import PASSWORD, AuthActions
+from tests.helpers import PASSWORD, AuthActions
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 VICTIM = "victim@example.com"

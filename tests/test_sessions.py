@@ -8,10 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from medusa_auth import clock
 from medusa_auth.database import db
 from medusa_auth.models import BrowserSession, User
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD, FakeClock, start_session
 
 SECURE_COOKIE = "__Host-medusa_session"
 
@@ -26,12 +25,6 @@ def cookie_value(response, name: str = SECURE_COOKIE) -> str:
     parsed = SimpleCookie()
     parsed.load(set_cookie_header(response, name))
     return parsed[name].value
-
-
-def start_session(client: FlaskClient, token: str):
-    response = client.post("/auth/session", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.get_json()
-    return response
 
 
 def test_post_session_turns_a_bearer_token_into_a_cookie_session(auth, client):
@@ -112,25 +105,24 @@ def test_delete_session_without_a_session_still_succeeds(client):
 
 
 @pytest.mark.settings(SESSION_IDLE_SECONDS=600)
-def test_a_session_idle_too_long_ends(auth, client, monkeypatch):
+def test_a_session_idle_too_long_ends(auth, client, frozen_clock: FakeClock):
     start_session(client, auth.token())
-    now = clock.now()
-    monkeypatch.setattr(clock, "now", lambda: now + 599)
+    frozen_clock.move(599)
     assert client.get("/admin/users/me").status_code == 200  # and this request counts as activity
-    monkeypatch.setattr(clock, "now", lambda: now + 599 + 599)
+    frozen_clock.move(599)
     assert client.get("/admin/users/me").status_code == 200
-    monkeypatch.setattr(clock, "now", lambda: now + 599 + 599 + 601)
+    frozen_clock.move(601)
     assert client.get("/admin/users/me").status_code == 401
 
 
 @pytest.mark.settings(SESSION_IDLE_SECONDS=600, SESSION_ABSOLUTE_SECONDS=1500)
-def test_a_session_ends_at_its_absolute_lifetime_even_when_active(app, auth, client, monkeypatch):
+def test_a_session_ends_at_its_absolute_lifetime_even_when_active(app, auth, client, frozen_clock: FakeClock):
     start_session(client, auth.token())
-    now = clock.now()
+    now = frozen_clock()
     for offset in (400, 800, 1200, 1499):
-        monkeypatch.setattr(clock, "now", lambda offset=offset: now + offset)
+        frozen_clock.move_to(now + offset)
         assert client.get("/admin/users/me").status_code == 200, offset
-    monkeypatch.setattr(clock, "now", lambda: now + 1500)
+    frozen_clock.move_to(now + 1500)
     assert client.get("/admin/users/me").status_code == 401
     with app.app_context():
         assert db.session.execute(db.select(BrowserSession)).first() is None  # deleted on sight
@@ -205,12 +197,11 @@ def test_flask_session_cookie_for_csrf_has_the_same_attributes(client: FlaskClie
 
 
 @pytest.mark.settings(SESSION_IDLE_SECONDS=600)
-def test_abandoned_sessions_are_swept_at_the_next_sign_in(app, auth, monkeypatch):
+def test_abandoned_sessions_are_swept_at_the_next_sign_in(app, auth, frozen_clock: FakeClock):
     token = auth.token()
-    now = clock.now()
     start_session(app.test_client(), token)
     start_session(app.test_client(), token)
-    monkeypatch.setattr(clock, "now", lambda: now + 601)
+    frozen_clock.move(601)
     start_session(app.test_client(), auth.login())
     with app.app_context():
         assert len(db.session.execute(db.select(BrowserSession)).all()) == 1

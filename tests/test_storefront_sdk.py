@@ -7,9 +7,7 @@ the reset mail; on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (`mak
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,8 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from medusa_auth import create_app
-from medusa_auth.database import db
+from tests.helpers import backends, claims_of, empty_database
 from tests.live import FLASK, LiveServer, live_server, run_command
 from tests.web_fixtures import Mailbox, link_in, running_mailbox
 
@@ -64,16 +61,6 @@ class Shop:
         return run_command([FLASK, "--app", "wsgi", *args], self.server.env)
 
 
-def backends() -> list[Any]:
-    postgres = os.environ.get("TEST_DATABASE_URL")
-    return [
-        pytest.param(None, id="sqlite"),
-        pytest.param(
-            postgres, id="postgresql", marks=pytest.mark.skipif(not postgres, reason="TEST_DATABASE_URL is not set")
-        ),
-    ]
-
-
 @pytest.fixture(scope="module", params=backends())
 def shop(request, tmp_path_factory: pytest.TempPathFactory, database_url: str, rsa_pem: str) -> Iterator[Shop]:
     """gunicorn with a storefront URL and mail to a real SMTP server; PostgreSQL is emptied afterwards."""
@@ -86,21 +73,7 @@ def shop(request, tmp_path_factory: pytest.TempPathFactory, database_url: str, r
                 yield Shop(server, mailbox)
         finally:
             if request.param:
-                _empty(request.param, rsa_pem)
-
-
-def _empty(url: str, rsa_pem: str) -> None:
-    app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
-    with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
-        db.engine.dispose()
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+                empty_database(request.param, rsa_pem)
 
 
 def refused(answer: Any, status: int = 401, message: str = "Invalid auth token provided") -> bool:

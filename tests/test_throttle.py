@@ -19,7 +19,7 @@ from medusa_auth.auth import throttle
 from medusa_auth.database import db
 from medusa_auth.extension import medusa_auth
 from medusa_auth.models import RateLimitCounter
-from tests.conftest import PASSWORD, AuthActions
+from tests.helpers import PASSWORD, AuthActions
 
 EMAIL = "victim@example.com"
 WRONG = "not the password"

@@ -9,12 +9,12 @@ from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.token_cache import MAX_AGE_SECONDS, entry_size
 from medusa_auth.tokens import InvalidToken, TokenKind, Tokens
-
-# The clock frozen at NOW for every test here (an autouse fixture), moved by move_clock.
-from tests.test_tokens import NOW, frozen_clock, move_clock  # noqa: F401
+from tests.helpers import NOW, FakeClock
 
 LIFETIME = 3600
 ACCESS = {TokenKind.ACCESS}
+
+pytestmark = pytest.mark.usefixtures("clock_at_now")  # every test starts at NOW; frozen_clock moves it
 
 
 @pytest.fixture
@@ -58,33 +58,35 @@ def test_changing_the_returned_claims_does_not_change_the_cached_ones(tokens: To
     assert tokens.verify(token, ACCESS)["actor_id"] == "user_1"
 
 
-def test_expiry_is_checked_on_a_hit(tokens: Tokens, monkeypatch: pytest.MonkeyPatch):
+def test_expiry_is_checked_on_a_hit(tokens: Tokens, frozen_clock: FakeClock):
     token = access_token(tokens)
     tokens.verify(token, ACCESS)
-    move_clock(monkeypatch, NOW + LIFETIME + clock.LEEWAY_SECONDS)
+    frozen_clock.move_to(NOW + LIFETIME + clock.LEEWAY_SECONDS)
     tokens.verify(token, ACCESS)  # the last second of the leeway still counts, as it does afresh
-    move_clock(monkeypatch, NOW + LIFETIME + clock.LEEWAY_SECONDS + 1)
+    frozen_clock.move_to(NOW + LIFETIME + clock.LEEWAY_SECONDS + 1)
     with pytest.raises(InvalidToken, match="expired"):
         tokens.verify(token, ACCESS)
     assert len(tokens.cache) == 0
 
 
-def test_an_entry_older_than_the_maximum_age_is_verified_again(tokens: Tokens, monkeypatch: pytest.MonkeyPatch):
+def test_an_entry_older_than_the_maximum_age_is_verified_again(
+    tokens: Tokens, monkeypatch: pytest.MonkeyPatch, frozen_clock: FakeClock
+):
     token = access_token(tokens)
     tokens.verify(token, ACCESS)
     checked = count_signature_checks(tokens, monkeypatch)
-    move_clock(monkeypatch, NOW + MAX_AGE_SECONDS - 1)
+    frozen_clock.move_to(NOW + MAX_AGE_SECONDS - 1)
     tokens.verify(token, ACCESS)
     assert checked == []
-    move_clock(monkeypatch, NOW + MAX_AGE_SECONDS)
+    frozen_clock.move_to(NOW + MAX_AGE_SECONDS)
     tokens.verify(token, ACCESS)
     assert len(checked) == 1
 
 
-def test_a_clock_that_went_back_verifies_again_and_refuses_an_iat_now_in_the_future(tokens: Tokens, monkeypatch):
+def test_a_clock_that_went_back_verifies_again_and_refuses_an_iat_now_in_the_future(tokens: Tokens, frozen_clock):
     token = access_token(tokens)
     tokens.verify(token, ACCESS)
-    move_clock(monkeypatch, NOW - clock.LEEWAY_SECONDS - 1)
+    frozen_clock.move_to(NOW - clock.LEEWAY_SECONDS - 1)
     with pytest.raises(InvalidToken, match="iat"):
         tokens.verify(token, ACCESS)
 

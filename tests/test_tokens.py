@@ -8,163 +8,45 @@ under test is wrong. Each family of crafted tokens has a control that is accepte
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import random
 import string
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import BadSignatureError, SecurityWarning
 from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 
 from medusa_auth import clock
-from medusa_auth.keys.config import JwtConfig, get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.tokens import MAX_TOKEN_LENGTH, InvalidToken, TokenKind, Tokens
+from tests.helpers import (
+    ACCESS,
+    DROP,
+    NOW,
+    FakeClock,
+    Issuer,
+    b64,
+    claims_of,
+    header_of,
+    load_private,
+    make_issuer,
+    part,
+    public_pem,
+    unb64,
+)
 
-NOW = 1_700_000_000
 HS_SECRET = "test-hmac-secret-" + "k" * 32
-ACCESS = {TokenKind.ACCESS}
 REGISTRATION = {TokenKind.REGISTRATION}
 INVITE = {TokenKind.INVITE}
 ISSUER = "https://auth.example.com"
-DROP = object()  # a claim or header member to leave out
 
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def unb64(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def part(value: Any) -> bytes:
-    """A header or payload: a dict as compact JSON, raw JSON text as given, bytes as they are."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-def header_of(token: str) -> dict[str, Any]:
-    return json.loads(unb64(token.split(".")[0]))
-
-
-def claims_of(token: str) -> dict[str, Any]:
-    return json.loads(unb64(token.split(".")[1]))
-
-
-def raw_signature(alg: str, key: Any, message: bytes) -> bytes:
-    """A JWS signature made with cryptography / hmac directly (RFC 7518 §3)."""
-    if alg == "RS256":
-        return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
-    if alg == "PS256":
-        return key.sign(message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
-    if alg == "ES256":
-        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    if alg in ("EdDSA", "Ed25519"):
-        return key.sign(message)
-    if alg == "HS256":
-        return hmac.new(key, message, hashlib.sha256).digest()
-    raise AssertionError(alg)
-
-
-def public_pem(private: Any) -> bytes:
-    return private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-@dataclass
-class Issuer:
-    """One configuration: the Tokens under test, and the private key the test signs crafted tokens with."""
-
-    config: JwtConfig
-    tokens: Tokens
-    private: Any  # a cryptography private key, or the HMAC secret as bytes
-
-    @property
-    def alg(self) -> str:
-        return self.config.http.algorithm
-
-    @property
-    def kid(self) -> str:
-        return self.config.http.keyid
-
-    def claims(self, **changes: Any) -> dict[str, Any]:
-        """A valid access token's claims at NOW, with ``changes`` (``DROP`` removes a claim)."""
-        claims: dict[str, Any] = {
-            "actor_id": "user_01",
-            "actor_type": "user",
-            "auth_identity_id": "authid_01",
-            "app_metadata": {"user_id": "user_01"},
-            "user_metadata": {},
-            "iat": NOW,
-            "exp": NOW + 3600,
-            "jti": "jti-1",
-        }
-        if self.config.http.issuer:
-            claims["iss"] = self.config.http.issuer
-        if self.config.http.audience:
-            claims["aud"] = self.config.http.audience[0]
-        claims.update(changes)
-        return {k: v for k, v in claims.items() if v is not DROP}
-
-    def header(self, **changes: Any) -> dict[str, Any]:
-        header = {"alg": self.alg, "typ": "JWT", "kid": self.kid, **changes}
-        return {k: v for k, v in header.items() if v is not DROP}
-
-    def craft(self, payload: Any = None, header: Any = None, *, alg: str | None = None, key: Any = None) -> str:
-        """A compact JWS signed here; by default a valid access token for this issuer."""
-        encoded_header = b64(part(self.header() if header is None else header))
-        return self.sign_segments(encoded_header, b64(part(self.claims() if payload is None else payload)), alg, key)
-
-    def sign_segments(self, encoded_header: str, encoded_payload: str, alg: str | None = None, key: Any = None) -> str:
-        """Sign two segments exactly as written, even when they are not valid base64url."""
-        signing_input = f"{encoded_header}.{encoded_payload}"
-        signature = raw_signature(alg or self.alg, self.private if key is None else key, signing_input.encode())
-        return f"{signing_input}.{b64(signature)}"
-
-    def refuses(self, token: str, kinds: set[TokenKind] = ACCESS) -> bool:
-        try:
-            self.tokens.verify(token, kinds)
-        except InvalidToken:
-            return True
-        return False
-
-
-def make_issuer(environ: dict[str, str], private: Any) -> Issuer:
-    config = get_jwt_config(environ)
-    return Issuer(config, Tokens(KeySet.from_config(config), config.http), private)
-
-
-def load_private(pem: str) -> Any:
-    return serialization.load_pem_private_key(pem.encode(), password=None)
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clock, "now", lambda: NOW)
-
-
-def move_clock(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
-    monkeypatch.setattr(clock, "now", lambda: seconds)
+pytestmark = pytest.mark.usefixtures("clock_at_now")  # the crafted tokens are valid at NOW
 
 
 @pytest.fixture
@@ -411,15 +293,15 @@ def test_access_claims_under_typ_invite_are_not_an_access_token(rsa: Issuer):
 # -- time ----------------------------------------------------------------------------------------
 
 
-def test_expired_token_is_refused_beyond_the_leeway(rsa: Issuer, monkeypatch: pytest.MonkeyPatch):
+def test_expired_token_is_refused_beyond_the_leeway(rsa: Issuer, frozen_clock: FakeClock):
     token = rsa.tokens.issue_auth_token("authid_1", "user_1", {})
-    move_clock(monkeypatch, claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1)
+    frozen_clock.move_to(claims_of(token)["exp"] + clock.LEEWAY_SECONDS + 1)
     assert rsa.refuses(token)
 
 
-def test_expired_token_within_the_leeway_is_still_accepted(rsa: Issuer, monkeypatch: pytest.MonkeyPatch):
+def test_expired_token_within_the_leeway_is_still_accepted(rsa: Issuer, frozen_clock: FakeClock):
     token = rsa.tokens.issue_auth_token("authid_1", "user_1", {})
-    move_clock(monkeypatch, claims_of(token)["exp"] + clock.LEEWAY_SECONDS)
+    frozen_clock.move_to(claims_of(token)["exp"] + clock.LEEWAY_SECONDS)
     assert rsa.tokens.verify(token, ACCESS)
 
 

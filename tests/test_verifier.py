@@ -16,15 +16,11 @@ from medusa_auth.extension import medusa_auth
 from medusa_auth.models import AuthIdentity
 from medusa_auth.settings import ConfigError
 from medusa_auth.verifier import JWTVerifier
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD, bearer
 from tests.jwks_fixtures import JwksServer, Signer
 from tests.live import free_port
 
 UNAUTHORIZED = {"type": "unauthorized", "message": "Invalid auth token provided"}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def assert_refused(response: Any) -> None:

@@ -25,6 +25,16 @@ from medusa_auth.keys.material import (
     thumbprint,
     to_joserfc_key,
 )
+from tests.helpers import (
+    PASSWORD,
+    bearer,
+    medusa_payload,
+    node_verifies,
+    published_kid,
+    run_node,
+    skip_without_node,
+    unverified,
+)
 from tests.live import (
     LiveServer,
     ServerFailed,
@@ -35,7 +45,6 @@ from tests.live import (
     stop_process,
     wait_until_healthy,
 )
-from tests.test_node_interop import medusa_payload, node_verifies, published_kid, run_node, unverified
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +52,10 @@ EXAMPLE_APP = "examples.orders_service:create_app()"
 EXAMPLE_CONFIG = "examples/gunicorn.conf.py"
 
 EMAIL = "verifier-live@example.com"
-PASSWORD = "correct horse battery staple"
 KEY_TYPE = {"RS256": "RSA", "ES256": "EC", "EdDSA": "Ed25519"}
 UNAUTHORIZED = {"type": "unauthorized", "message": "Invalid auth token provided"}
 
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+skip_without_node()  # most tests here run the guide's Node.js code
 
 
 def node_signs(key_file: Path, kid: str, algorithm: str, payload: dict[str, Any]) -> str:

@@ -7,16 +7,9 @@ import re
 import pytest
 
 from medusa_auth.web.navigation import HOME, safe_next
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-@pytest.fixture
-def client(app_factory):
-    """A browser-like client on an app with no test context pushed (pytest-flask's would share ``g``,
-    where Flask-WTF caches the CSRF token, across requests)."""
-    return app_factory().test_client()
 
 
 def csrf_token(client, path: str) -> str:

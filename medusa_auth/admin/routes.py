@@ -7,7 +7,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from ..errors import invalid_data
-from ..request_data import email_arg, email_field, int_arg, json_object, metadata_field, name_field, path_id
+from ..request_data import email_arg, email_field, id_arg, int_arg, json_object, metadata_field, name_field, path_id
 from . import invite_service, user_service
 
 MAX_NAME_LENGTH = 255
@@ -39,10 +39,12 @@ def me() -> dict[str, Any]:
 
 @bp.get("/users")
 def list_users() -> dict[str, Any]:
-    """A page of users, oldest first."""
+    """A page of users, oldest first, filtered by ``email``; ``after`` (a user id) pages by keyset."""
     offset = int_arg("offset", 0, minimum=0, maximum=10**9)
     limit = int_arg("limit", 50, minimum=1, maximum=1000)
-    users, count = user_service.list_users(offset, limit)
+    email = email_arg("email")
+    after = id_arg("after")
+    users, count = user_service.list_users(offset, limit, email, after)
     return {"users": [u.to_dict() for u in users], "count": count, "offset": offset, "limit": limit}
 
 

@@ -183,6 +183,8 @@ class RemoteJwks:
     def _refetch_for_unknown_kid(self) -> _CachedSet | None:
         if self.clock() >= self._unknown_kid_fetch_at:
             self._refresh(wait=True, unknown_kid=True)
+        elif self._fetch_lock.acquire(timeout=self.policy.timeout + 1):
+            self._fetch_lock.release()  # a fetch in flight (another request's, for this kid maybe) has ended
         return self._usable(self.clock())
 
     def _refresh(self, *, wait: bool, unknown_kid: bool = False) -> None:

@@ -114,7 +114,8 @@ class RefreshingKeySet:
     """The ring's key set for one process: re-read every ``refresh_seconds``, and at once when a token
     names a kid this process does not know (at most once per ``unknown_kid_cooldown``, so random kids
     cannot turn into a flood of database reads). Readers never wait for a periodic refresh, and a failed
-    refresh keeps the keys already known (logged) rather than failing every request."""
+    refresh keeps the keys already known (logged) rather than failing every request. A reader whose kid
+    is unknown waits for a reload already in progress (another thread's may bring that key)."""
 
     def __init__(
         self,
@@ -154,15 +155,30 @@ class RefreshingKeySet:
 
     def find(self, kid: str | None) -> VerificationKey | None:
         key = self.current.find(kid)
-        if key is None and kid is not None and self._monotonic() - self._last_forced >= self._cooldown:
-            self._last_forced = self._monotonic()
-            self.refresh()
-            key = self.current.find(kid)
+        if key is None and kid is not None:
+            key = self._find_after_reload(kid)
+        return key
+
+    def _find_after_reload(self, kid: str) -> VerificationKey | None:
+        """An unknown kid waits for a reload in flight (another thread's may bring it), else reloads itself."""
+        with self._lock:
+            assert self._current is not None
+            key = self._current.find(kid)
+            if key is None and self._monotonic() - self._last_forced >= self._cooldown:
+                self._last_forced = self._monotonic()
+                self._reload_or_keep()
+                key = self._current.find(kid)
         return key
 
     def refresh(self) -> None:
         if not self._lock.acquire(blocking=False):
             return  # another thread is reloading; keep answering from the current set
+        try:
+            self._reload_or_keep()
+        finally:
+            self._lock.release()
+
+    def _reload_or_keep(self) -> None:
         try:
             self._reload()
         except Exception as error:  # the database is down: known keys keep verifying
@@ -172,8 +188,6 @@ class RefreshingKeySet:
             log.warning(
                 "key ring refresh failed (%s); keeping %d known keys", type(error).__name__, len(self._current.by_kid)
             )
-        finally:
-            self._lock.release()
 
     def _reload(self) -> None:
         self._current = self._load()

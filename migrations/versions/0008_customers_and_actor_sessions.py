@@ -1,7 +1,7 @@
 """customers; browser sessions of any actor type
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-04 10:00:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
@@ -36,6 +36,7 @@ def upgrade():
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index('uq_customer_email_has_account', ['email', 'has_account'], unique=True,
                               postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+        batch_op.create_index('ix_customer_created_at_id', ['created_at', 'id'], unique=False)
 
     # Reviewed: a session names its actor (type and id) instead of a user; existing sessions are users'.
     with op.batch_alter_table('browser_session', schema=None) as batch_op:
@@ -71,6 +72,7 @@ def downgrade():
         batch_op.create_index(batch_op.f('ix_browser_session_user_id'), ['user_id'], unique=False)
 
     with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_created_at_id')
         batch_op.drop_index('uq_customer_email_has_account', postgresql_where=sa.text('deleted_at IS NULL'),
                             sqlite_where=sa.text('deleted_at IS NULL'))
     op.drop_table('customer')

@@ -1,0 +1,111 @@
+"""Purging rows that grow with use and mean nothing once their time has passed (``flask --app wsgi purge``).
+
+Run from cron (see the README); the request paths also sweep some of these rows as they meet them (a
+user's dead sessions at sign-in, a throttle window's ended counters), but only this reaches rows nobody
+comes back for. Each step deletes in batches of ``BATCH`` rows, one short transaction each, so a purge of
+millions never holds locks for long.
+
+A feature that adds a table of expiring rows (sign-in challenges, OAuth states, ...) adds its ``Step``
+to ``STEPS``: a name, the model, and the condition that says a row is over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, inspect
+
+from .clock import LEEWAY_SECONDS, now_datetime
+from .database import db
+from .extension import medusa_auth
+from .keys.ring import RETIRED, REVOKED
+from .models import BrowserSession, Invite, PasswordReset, RateLimitCounter, SigningKeyRecord
+
+BATCH = 5000
+
+
+@dataclass(frozen=True)
+class PurgeOptions:
+    now: datetime
+    expired_invites_days: int | None = None  # None: keep invites (an admin may still resend an expired one)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    model: Any  # a mapped class with a single-column primary key
+    # The rows that are over at ``options.now``; None when this step has nothing to do in this configuration.
+    expired: Callable[[PurgeOptions], ColumnElement[bool] | None]
+    skipped: str = ""  # why, when ``expired`` gives None
+
+
+def _ended_sessions(options: PurgeOptions) -> ColumnElement[bool]:
+    """Past their absolute end, or idle longer than SESSION_IDLE_SECONDS: both refused on sight already."""
+    idle = timedelta(seconds=medusa_auth().settings.sessions.idle_seconds)
+    return (BrowserSession.expires_at <= options.now) | (BrowserSession.last_seen_at <= options.now - idle)
+
+
+def _expired_resets(options: PurgeOptions) -> ColumnElement[bool]:
+    return PasswordReset.expires_at <= options.now
+
+
+def _ended_throttle_windows(options: PurgeOptions) -> ColumnElement[bool]:
+    return RateLimitCounter.expires_at <= options.now.timestamp()
+
+
+def _spent_keys(options: PurgeOptions) -> ColumnElement[bool] | None:
+    """Revoked keys, and retired ones no longer published, once every token they signed has expired."""
+    config = medusa_auth().jwt
+    if config is None or config.key_encryption_key is None:
+        return None  # no managed ring: the table stays empty
+    # The instant a retired key leaves the JWKS (keys.ring.is_published); a revoked key's tokens are over then too.
+    over = options.now - timedelta(seconds=config.longest_token_lifetime + LEEWAY_SECONDS)
+    return ((SigningKeyRecord.state == REVOKED) & (SigningKeyRecord.revoked_at <= over)) | (
+        (SigningKeyRecord.state == RETIRED) & (SigningKeyRecord.retired_at <= over)
+    )
+
+
+def _long_expired_invites(options: PurgeOptions) -> ColumnElement[bool] | None:
+    if options.expired_invites_days is None:
+        return None
+    cutoff = options.now - timedelta(days=options.expired_invites_days)
+    return Invite.accepted.is_(False) & (Invite.expires_at <= cutoff)
+
+
+STEPS: tuple[Step, ...] = (
+    Step("browser sessions", BrowserSession, _ended_sessions),
+    Step("password resets", PasswordReset, _expired_resets),
+    Step("throttle counters", RateLimitCounter, _ended_throttle_windows),
+    Step("signing keys", SigningKeyRecord, _spent_keys, "no managed key ring"),
+    Step("invites", Invite, _long_expired_invites, "kept: pass --expired-invites-days to delete long-expired ones"),
+)
+
+
+def run(options: PurgeOptions | None = None) -> dict[Step, int | None]:
+    """Run every step; how many rows each deleted (None: skipped, see ``Step.skipped``)."""
+    options = options or PurgeOptions(now=now_datetime())
+    counts: dict[Step, int | None] = {}
+    for step in STEPS:
+        condition = step.expired(options)
+        counts[step] = None if condition is None else delete_in_batches(step.model, condition)
+    return counts
+
+
+def delete_in_batches(model: Any, condition: ColumnElement[bool], batch: int | None = None) -> int:
+    """DELETE the rows matching ``condition``, ``batch`` at a time, each batch its own transaction."""
+    size = batch or BATCH
+    (key,) = inspect(model).primary_key
+    total = 0
+    while True:
+        chosen = db.select(key).where(condition).limit(size)
+        result = db.session.execute(
+            db.delete(model).where(key.in_(chosen)).execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        total += deleted
+        if deleted < size:
+            return total
