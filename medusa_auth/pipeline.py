@@ -8,19 +8,27 @@ Before the route (``before_request``, one hook):
 
 Methods a route does not have are refused by Flask's routing (405) before any hook runs.
 
-After the route (``after_request``, one hook): the security headers and ``Cache-Control``, set here
-only. Errors pass through it too, as JSON (``errors.py``). CORS headers come from flask-cors, which is
-installed only when ``ADMIN_CORS`` or ``AUTH_CORS`` lists an origin (``cors.py``).
+Around the app (``SecurityHeaders``, WSGI middleware): the security headers and ``Cache-Control`` of
+every response, errors included, set here only. It adds them to the header list the response starts
+with, so no request pays for a hook, context lookups or werkzeug's header checks of constant values.
+CORS headers come from flask-cors, which is installed only when ``ADMIN_CORS`` or ``AUTH_CORS`` lists
+an origin (``cors.py``).
 """
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cors, guard
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # Pages load their own stylesheet, script and images, post forms to themselves, and are never framed.
 PAGE_CSP = (
@@ -40,10 +48,7 @@ CACHEABLE_PREFIX = "/.well-known/"
 
 
 def install(app: Flask, settings: Settings) -> None:
-    """The pipeline's two hooks, and ProxyFix for exactly ``TRUSTED_PROXIES`` hops of X-Forwarded-For/-Proto."""
-    if settings.trusted_proxies:
-        proxies = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    """The pipeline's hook and middleware, and ProxyFix for exactly ``TRUSTED_PROXIES`` hops of X-Forwarded-*."""
     limit = settings.max_content_length
 
     def before_route() -> None:
@@ -51,29 +56,40 @@ def install(app: Flask, settings: Settings) -> None:
             raise RequestEntityTooLarge()
         guard.guard_request()
 
-    def after_route(response: Response) -> Response:
-        set_security_headers(response)
-        return response
-
     app.before_request(before_route)
-    app.after_request(after_route)
     cors.init_cors(app, settings)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
+    if settings.trusted_proxies:  # outside: the headers see the scheme the client used
+        proxies = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
 
-def set_security_headers(response: Response) -> None:
-    """The headers every response carries, added in one pass; a view that set one of them keeps its own."""
-    current = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup
-    path = current.path
-    wanted = _PAGE_HEADERS if response.mimetype == "text/html" else _API_HEADERS
+class SecurityHeaders:
+    """WSGI middleware: the headers every response carries; a view that set one of them keeps its own."""
+
+    def __init__(self, app: WSGIApplication):
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        def start_with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            present = {name.lower(): value for name, value in headers}
+            html = present.get("content-type", "").startswith("text/html")
+            wanted = headers_for(environ.get("PATH_INFO", ""), html, environ.get("wsgi.url_scheme") == "https")
+            headers.extend(header for header in wanted if header[0].lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start_with_headers)
+
+
+def headers_for(path: str, html: bool, https: bool) -> tuple[tuple[str, str], ...]:
+    """The security and cache headers of a response to ``path`` (each combination built once, below)."""
     if path.startswith(PAGES_PREFIX):
-        wanted = _ON_PAGES[wanted is _PAGE_HEADERS]
-    elif not path.startswith(CACHEABLE_PREFIX):
-        wanted = _NO_STORE[wanted is _PAGE_HEADERS]
-    if current.is_secure:  # https as the client sees it (ProxyFix reads X-Forwarded-Proto from trusted proxies)
-        wanted = (*wanted, ("Strict-Transport-Security", HSTS))
-    headers = response.headers
-    present = {name.lower() for name, _ in headers}
-    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
+        wanted = _ON_PAGES[html]
+    elif path.startswith(CACHEABLE_PREFIX):
+        wanted = _CACHEABLE[html]
+    else:
+        wanted = _NO_STORE[html]
+    return (*wanted, _HSTS) if https else wanted
 
 
 def _headers(content_security_policy: str, referrer_policy: str, cache: bool) -> tuple[tuple[str, str], ...]:
@@ -86,8 +102,8 @@ def _headers(content_security_policy: str, referrer_policy: str, cache: bool) ->
     )
 
 
-# Every combination, built once: (API, page) for JSON and other data, HTML, the pages, and no-store.
-_API_HEADERS = _headers(API_CSP, REFERRER_POLICY, cache=True)
-_PAGE_HEADERS = _headers(PAGE_CSP, REFERRER_POLICY, cache=True)
+# Every combination, built once, indexed by "is it HTML": data (JSON) or a page.
+_CACHEABLE = (_headers(API_CSP, REFERRER_POLICY, True), _headers(PAGE_CSP, REFERRER_POLICY, True))
 _ON_PAGES = (_headers(API_CSP, PAGE_REFERRER_POLICY, False), _headers(PAGE_CSP, PAGE_REFERRER_POLICY, False))
 _NO_STORE = (_headers(API_CSP, REFERRER_POLICY, False), _headers(PAGE_CSP, REFERRER_POLICY, False))
+_HSTS = ("Strict-Transport-Security", HSTS)
