@@ -82,12 +82,6 @@ def required(path: str, rule: str | None) -> tuple[Need, str | None] | None:
     return None
 
 
-def required_kinds(path: str, rule: str | None) -> frozenset[TokenKind] | None:
-    """The token kinds a path needs (None: no credential)."""
-    found = required(path, rule)
-    return found[0].kinds if found is not None else None
-
-
 def session_kinds(actor_type: str) -> frozenset[TokenKind]:
     """The kinds of token a browser session may hold for ``actor_type``: those some cookie path takes for it."""
     kinds: set[TokenKind] = set()
