@@ -1,29 +1,64 @@
-"""/auth routes: parse, call one service function, answer."""
+"""/auth routes: parse, call one service function, answer.
+
+The sign-in routes are Medusa's generic ``/auth/{actor_type}/{provider}...``; the guard has already
+refused (401) any actor type and provider pair that ``AUTH_METHODS_PER_ACTOR`` does not allow, and
+checked the reset token of ``.../update`` against the path's actor type.
+"""
 
 from typing import Any
 
 from flask import Blueprint, g
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import BaseConverter
 
 from .. import sessions
+from ..errors import unauthorized
 from ..extension import medusa_auth
-from ..guard import verify_bearer
+from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
 from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
-from ..tokens import TokenKind
+from ..security_log import security_event
+from ..settings import RESERVED_ACTOR_TYPES
 from . import identity_service, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-@bp.post("/user/emailpass")
-def login() -> dict[str, str]:
-    """Email and password in, an access token (or a registration token for an unlinked identity) out."""
-    return {"token": identity_service.authenticate(*credentials(json_object()))}
+class ActorTypeConverter(BaseConverter):
+    """An actor type: one path segment, never a name another /auth route uses (GET /auth/token/refresh stays a 405)."""
+
+    # "(?![^/])": the segment ends there; werkzeug matches a rule's last segments as one string, so "$" would not.
+    regex = rf"(?!(?:{'|'.join(sorted(RESERVED_ACTOR_TYPES))})(?![^/]))[^/]+"
 
 
-@bp.post("/user/emailpass/register")
-def register() -> dict[str, str]:
-    """A new emailpass identity; its registration token is used to accept an invite."""
-    return {"token": identity_service.register(*credentials(json_object()))}
+class ProviderConverter(BaseConverter):
+    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405)."""
+
+    regex = r"(?!providers(?![^/]))[^/]+"
+
+
+@bp.record_once
+def _register_converters(state: BlueprintSetupState) -> None:
+    # Recorded before the routes below are, so the converters exist when their rules are added.
+    state.app.url_map.converters["actor_type"] = ActorTypeConverter
+    state.app.url_map.converters["provider"] = ProviderConverter
+
+
+@bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
+def login(actor_type: str, provider: str) -> dict[str, str]:
+    """Email and password in, an access token for ``actor_type`` (or a registration token if it has none yet) out."""
+    return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
+
+
+@bp.post("/<actor_type:actor_type>/<provider:provider>/register")
+def register(actor_type: str, provider: str) -> dict[str, str]:
+    """A new emailpass identity; its registration token creates the actor (a customer, or a user by invite)."""
+    return {"token": identity_service.register(*credentials(json_object()), actor_type=actor_type)}
+
+
+@bp.get("/<actor_type:actor_type>/providers")
+def list_providers(actor_type: str) -> dict[str, Any]:
+    """The providers ``actor_type`` may sign in with, and each one's flow (credentials or redirect)."""
+    return {"providers": [p.to_dict() for p in medusa_auth().actors.providers_for(actor_type)]}
 
 
 @bp.post("/token/refresh")
@@ -34,8 +69,10 @@ def refresh() -> dict[str, str]:
 
 @bp.post("/session")
 def create_session() -> dict[str, Any]:
-    """Medusa's cookie session: an access token in, a session cookie out."""
-    claims = verify_bearer(medusa_auth().tokens, {TokenKind.ACCESS})
+    """Medusa's cookie session: a token in, a session cookie out (an actor's, or a registration one where useful)."""
+    claims = verify_bearer(medusa_auth().tokens, ACCESS_OR_REGISTRATION)
+    if not session_may_hold(claims):
+        raise unauthorized()
     identity_service.start_session_for(claims)
     return {"user": claims}
 
@@ -47,17 +84,20 @@ def delete_session() -> dict[str, bool]:
     return {"success": True}
 
 
-@bp.post("/user/emailpass/reset-password")
-def request_password_reset() -> tuple[str, int]:
+@bp.post("/<actor_type:actor_type>/<provider:provider>/reset-password")
+def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
     """Mail a reset link if the identifier is known; 201 either way, so nobody learns who has an account."""
-    reset.request_reset(email_field(json_object(), "identifier"))
+    reset.request_reset(email_field(json_object(), "identifier"), actor_type)
     return "", 201
 
 
-@bp.post("/user/emailpass/update")
-def update_password() -> dict[str, bool]:
+@bp.post("/<actor_type:actor_type>/<provider:provider>/update")
+def update_password(actor_type: str, provider: str) -> dict[str, bool]:
     """Set a new password with the reset token (the bearer, checked by the guard); the token works once."""
     password = string_field(json_object(), "password", max_length=MAX_PASSWORD_LENGTH)
     assert password is not None
+    if g.auth_context.get("provider", provider) != provider:
+        security_event("token_refused", reason="reset token of another provider")
+        raise unauthorized()
     reset.update_password(g.auth_context, password)
     return {"success": True}

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from .. import sessions
+from ..actors import USER
 from ..admin import invite_service
 from ..auth import identity_service, reset
 from ..errors import ApiError
@@ -72,7 +73,7 @@ def login() -> Any:
             if user_id is None:
                 error = "This account has no user yet: open your invite link to finish setting it up."
             else:
-                sessions.start(user_id, provider.auth_identity_id)
+                sessions.start(USER, user_id, provider.auth_identity_id)
                 return redirect(next_path)
     status = 401 if error else 400 if form.errors else 200
     return render_template("web/login.html", form=form, error=error, next=next_path), status
@@ -154,7 +155,7 @@ def invite() -> Any:
         else:
             provider = identity_service.find_provider_identity(user.email)
             assert provider is not None  # created or reclaimed with the user, in the same transaction
-            sessions.start(user.id, provider.auth_identity_id)
+            sessions.start(USER, user.id, provider.auth_identity_id)
             flash("Welcome! Your account is ready and you are signed in.")
             return redirect(url_for("web.account"))
     intro = f"You are invited as {pending.email}. Choose your name and a password."
