@@ -163,9 +163,13 @@ def route_shaped(target):
 
 
 def route_segments(app):
-    """Every literal segment of the app's routes, and the names of its static files."""
+    """Every literal segment of the app's routes, the configured actor types and providers (the segments of
+    /auth/{actor_type}/{provider}: names an operator chose, never a client), and the names of its static files."""
     rules = app.url_map.iter_rules() if hasattr(app, "url_map") else ()
     segments = {segment for rule in rules for segment in rule.rule.split("/") if "<" not in segment}
+    actors = getattr(getattr(app, "extensions", {}).get("medusa_auth"), "actors", None)
+    if actors is not None:
+        segments.update(actors.path_segments())
     for owner in [app, *getattr(app, "blueprints", {}).values()]:
         if getattr(owner, "static_folder", None) and Path(owner.static_folder).is_dir():
             segments.update(path.name for path in Path(owner.static_folder).rglob("*"))

@@ -57,6 +57,7 @@ WARMUP_SECONDS = 1
 LOGIN_SECONDS = 5
 STARTUP_TIMEOUT = 30.0
 EMAIL, PASSWORD = "bench@example.com", "correct horse battery staple"
+SHOPPER = "bench-shopper@example.com"
 MICRO_TOKENS = 6000
 IN_PROCESS_BARE = "bare Flask, the same plain route (baseline)"
 SERVICE, BARE = "medusa_auth", "bare flask"
@@ -250,6 +251,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     )
     run_command([FLASK, "--app", "wsgi", "db", "upgrade"], env)
     run_command([FLASK, "--app", "wsgi", "users", "create", "--email", EMAIL, "--password", PASSWORD], env)
+    run_command([FLASK, "--app", "wsgi", "customers", "create", "--email", SHOPPER, "--password", PASSWORD], env)
     node_port = free_port()
 
     with contextlib.ExitStack() as servers:
@@ -262,6 +264,11 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         credentials = {"email": EMAIL, "password": PASSWORD}
         token = http_request(service.base_url, "POST", "/auth/user/emailpass", json_body=credentials).json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
+        shopper = {"email": SHOPPER, "password": PASSWORD}
+        customer_token = http_request(service.base_url, "POST", "/auth/customer/emailpass", json_body=shopper).json()[
+            "token"
+        ]
+        customer_bearer = {"Authorization": f"Bearer {customer_token}"}
         cases = {
             "bare": Case("the same plain route (baseline)", BARE, f"{bare.base_url}/bench/plain"),
             "plain": Case("plain route", SERVICE, f"{service.base_url}/bench/plain"),
@@ -272,6 +279,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
                            f"{service.base_url}/admin/bench/protected", bearer),
             "fresh": Case("/admin route, a fresh token per request", SERVICE,
                           f"{service.base_url}/admin/bench/protected", bearer, fresh_tokens=True),
+            "store": Case("/store/customers/me route, one customer token reused", SERVICE,
+                          f"{service.base_url}/store/customers/me/bench", customer_bearer),
             "jwks": Case("GET /.well-known/jwks.json", SERVICE, f"{service.base_url}/.well-known/jwks.json"),
             "express": Case("bare express route (baseline)", "node", f"{node.base_url}/bench/plain"),
             "express_guide": Case("express + the guide's middleware, one token", "node",
@@ -308,6 +317,11 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             inprocess.Route("plain route", "/bench/plain"),
             inprocess.Route("/admin route, one token reused", "/admin/bench/protected", itertools.repeat(token)),
             inprocess.Route("/admin route, a fresh token per request", "/admin/bench/protected", iter(all_tokens)),
+            inprocess.Route(
+                "/store/customers/me route, one customer token reused",
+                "/store/customers/me/bench",
+                itertools.repeat(customer_token),
+            ),
             inprocess.Route("GET /.well-known/jwks.json", "/.well-known/jwks.json"),
         ],
     )
@@ -317,6 +331,9 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         Goal("open route ÷ bare Flask", cases["plain"].ratio_to(cases["bare"]), 0.9),
         Goal("/admin, reused token ÷ bare Flask", cases["reused"].ratio_to(cases["bare"]), 0.85),
         Goal("/admin, fresh tokens ÷ bare Flask", cases["fresh"].ratio_to(cases["bare"]), 0.75),
+        Goal("/store/customers/me, reused token ÷ bare Flask", cases["store"].ratio_to(cases["bare"]), 0.85),
+        # The actor check costs nothing measurable: a customer's route against an admin's, both one token reused.
+        Goal("/store/customers/me ÷ /admin, one token reused each", cases["store"].ratio_to(cases["reused"]), 0.95),
         Goal("JWKS ÷ bare Flask", cases["jwks"].ratio_to(cases["bare"]), 0.95),
         Goal("/admin, reused token ÷ Node.js guide middleware", cases["reused"].ratio_to(cases["express_guide"]), 1.5),
         Goal(
@@ -334,8 +351,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         Goal("/admin, fresh tokens ÷ flask-jwt-extended, fresh", cases["fresh"].ratio_to(cases["fje_fresh"]), 1.0),
         Goal("Tokens.verify ÷ raw cryptography RS256 (in-process, fresh)", micro.round_ratios, 0.6, micro.ratio),
     ]
-    baselines = {"plain": "bare", "plain_bearer": "bare", "reused": "bare", "fresh": "bare", "jwks": "bare",
-                 "express_guide": "express", "fje_fresh": "fje_plain"}  # fmt: skip
+    baselines = {"plain": "bare", "plain_bearer": "bare", "reused": "bare", "fresh": "bare", "store": "bare",
+                 "jwks": "bare", "express_guide": "express", "fje_fresh": "fje_plain"}  # fmt: skip
     ratios = {key: _median_and_spread(cases[key].ratio_to(cases[base])) for key, base in baselines.items()}
     ratios["login"] = f"{login.rate / cases['bare'].rate:.3f}"
     extra = {

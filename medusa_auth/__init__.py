@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import admin, auth, health, openapi, pipeline, sessions, web, well_known
+from . import admin, auth, health, openapi, pipeline, sessions, store, web, well_known
 from .cli import register_commands
 from .errors import register_error_handlers
 from .extension import MedusaAuth
@@ -17,7 +17,7 @@ from .settings import ConfigError, load_settings
 
 __all__ = ["create_app", "get_jwt_config", "ConfigError"]
 
-BLUEPRINTS = (auth.bp, admin.bp, well_known.bp, health.bp, openapi.bp, web.bp)
+BLUEPRINTS = (auth.bp, admin.bp, store.bp, well_known.bp, health.bp, openapi.bp, web.bp)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -1,4 +1,4 @@
-"""Command line: ``flask --app wsgi keys | jwks | users | invites | purge`` (``db`` comes from Flask-Migrate)."""
+"""Command line: ``flask --app wsgi keys | jwks | users | customers | invites | purge`` (``db``: Flask-Migrate)."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ from .keys.ring import KeySealer, RingError
 from .models import isoformat
 from .request_data import EMAIL_RULE, is_email
 from .security_log import security_event
+from .store import customer_service
 
 keys_cli = AppGroup("keys", help="Signing keys.")
 jwks_cli = AppGroup("jwks", help="JSON Web Key Sets.")
 users_cli = AppGroup("users", help="Users.")
+customers_cli = AppGroup("customers", help="Customers (storefront shoppers).")
 invites_cli = AppGroup("invites", help="Invites.")
 
 
@@ -184,6 +186,31 @@ def create_user(email: str, password: str, first_name: str | None, last_name: st
     click.echo(f"created {user.id} <{user.email}>")
 
 
+@customers_cli.command("create")
+@click.option("--email", required=True, callback=one_email_address)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--first-name")
+@click.option("--last-name")
+def create_customer(email: str, password: str, first_name: str | None, last_name: str | None) -> None:
+    """Create a customer who signs in to the storefront with this email and password."""
+    medusa_auth().require_configuration()
+    try:
+        customer = customer_service.create_customer_with_password(email, password, first_name, last_name)
+    except ApiError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"created {customer.id} <{customer.email}>")
+
+
+@customers_cli.command("list")
+def list_customers() -> None:
+    """Every customer: id, email, name, created (oldest first)."""
+    medusa_auth().require_configuration()
+    customers, _ = customer_service.list_customers(0, 10**9)
+    for customer in customers:
+        name = " ".join(part for part in (customer.first_name, customer.last_name) if part)
+        click.echo(f"{customer.id}\t{customer.email}\t{name}\t{isoformat(customer.created_at)}")
+
+
 @invites_cli.command("create")
 @click.option("--email", required=True, callback=one_email_address)
 @click.option("--send-email/--no-send-email", default=False, help="Also mail the link (MAIL_* settings).")
@@ -229,6 +256,6 @@ def purge_expired(expired_invites_days: int | None) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (keys_cli, jwks_cli, users_cli, invites_cli):
+    for group in (keys_cli, jwks_cli, users_cli, customers_cli, invites_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge_expired)

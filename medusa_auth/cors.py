@@ -1,5 +1,5 @@
-"""CORS as Medusa configures it: ``ADMIN_CORS`` and ``AUTH_CORS`` list the origins of a dashboard or
-storefront served elsewhere. Only requests carrying one of those origins get CORS headers, with
+"""CORS as Medusa configures it: ``ADMIN_CORS``, ``AUTH_CORS`` and ``STORE_CORS`` list the origins of a
+dashboard or storefront served elsewhere. Only requests carrying one of those origins get CORS headers, with
 credentials; none by default, and then flask-cors is not installed at all (it would cost every
 request a hook).
 """

@@ -14,6 +14,7 @@ import click
 from flask import Flask, current_app
 from limits.strategies import FixedWindowRateLimiter
 
+from .actors import CUSTOMER, Actors
 from .database import db, migrate
 from .keys.config import JwtConfig, TokenOptions, describe_key, get_jwt_config
 from .keys.development import development_cookie_secret, development_key_file
@@ -23,7 +24,7 @@ from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
 from .providers.oauth import ProviderClient, build_client
 from .providers.state import StateStore, build_state_store
-from .settings import ConfigError, Settings, check_server_settings
+from .settings import DEFAULT_AUTH_METHODS, ConfigError, Settings, check_server_settings
 from .throttle_store import build_limiter
 from .tokens import Tokens
 
@@ -38,6 +39,7 @@ class MedusaAuth:
     """What an app builds once from its ``Settings`` and reads on every request."""
 
     settings: Settings
+    actors: Actors  # the actor types and the providers each may use (AUTH_METHODS_PER_ACTOR)
     jwt: JwtConfig | None  # None only when a repair command runs on a configuration the server refuses
     keys: KeySource  # a static KeySet, the managed ring refreshing itself, or a remote JWKS
     tokens: Tokens  # access, registration and reset tokens: the http options
@@ -64,6 +66,7 @@ class MedusaAuth:
         hashing = settings.password_hashing
         self.passwords = Passwords(hashing.time_cost, hashing.memory_cost, hashing.parallelism)
         try:
+            self.actors = Actors.from_settings(settings.auth_methods_per_actor, settings.redirect_providers.providers)
             check_server_settings(settings)
             self.jwt = get_jwt_config(self._jwt_environment(settings))
             self.keys, self.sealer = self._key_source(app, self.jwt)
@@ -73,12 +76,19 @@ class MedusaAuth:
             # `keys generate`, `jwks export` and `db` exist to fix the configuration, so they still start.
             log.warning("configuration error: %s (the server will not start until it is fixed)", error)
             self.config_error = str(error)
+            self.actors = Actors.from_settings(DEFAULT_AUTH_METHODS)
             self.jwt, self.keys, self.sealer = None, KeySet(None, (), None), None
         else:
             log.info("keys: %s", describe_key(self.jwt))
+            if self.actors.providers_for(CUSTOMER) and settings.storefront_url is None and settings.app_env != "test":
+                log.warning("STOREFRONT_URL is not set: customers' password-reset links cannot be mailed")
+            unused = [p.id for p in settings.redirect_providers.providers if p.id not in self.actors.path_segments()]
+            if unused:
+                log.warning("AUTH_PROVIDERS: %s allowed for no actor type (AUTH_METHODS_PER_ACTOR)", ", ".join(unused))
         options = self.jwt.http if self.jwt is not None else _UNCONFIGURED
-        self.tokens = Tokens(self.keys, options)
-        self.invite_tokens = Tokens(self.keys, self.jwt.user_module if self.jwt is not None else options)
+        self.tokens = Tokens(self.keys, options, self.actors.types)
+        invite_options = self.jwt.user_module if self.jwt is not None else options
+        self.invite_tokens = Tokens(self.keys, invite_options, self.actors.types)
         self.throttle = build_limiter(settings.throttle)
         self.redirect_providers = {p.id: build_client(p) for p in settings.redirect_providers.providers}
         self.sign_in_states = build_state_store(settings.throttle)

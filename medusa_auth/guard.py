@@ -1,36 +1,65 @@
-"""The before_request hook: find the credential, verify it, put the claims on ``g.auth_context``.
+"""The before_request hook: find the credential, verify it, check whose it is, put the claims on ``g.auth_context``.
 
-It guards by path, so a route added later under ``/admin`` is protected with no further code.
+It guards by path, so a route added later under ``/admin`` (or ``/store/customers/me``) is protected
+with no further code. A path takes certain token kinds of one actor type: a customer's token on
+``/admin``, a user's on ``/store/customers/me``, one actor type's registration token on another's
+create route are refused with the same 401 as a forged token. The generic ``/auth/{actor_type}/{provider}``
+routes are refused (401, never 404) for a pair that ``AUTH_METHODS_PER_ACTOR`` does not allow.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
-from flask import g, request
+from flask import Request, g, request
 
 from . import sessions
+from .actors import CUSTOMER, USER
 from .cors import trusted_origins
 from .errors import ApiError, signing_unavailable, unauthorized
 from .extension import medusa_auth
 from .security_log import security_event
 from .tokens import Claims, InvalidToken, TokenKind, Tokens
 
-# (path prefix, token kinds accepted there); the first matching prefix wins.
-PROTECTED_PATHS: tuple[tuple[str, frozenset[TokenKind]], ...] = (
+ANY_ACTOR = "*"
+PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in."""
+
+    kinds: frozenset[TokenKind]
+    actor: str
+    cookie: bool = False
+
+
+ACCESS = frozenset({TokenKind.ACCESS})
+ACCESS_OR_REGISTRATION = frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})
+
+# (path prefix, what it needs); the first matching prefix wins.
+PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     # Medusa's two-step invite flow: the invitee has only a registration token (never a cookie) here.
-    ("/admin/invites/accept", frozenset({TokenKind.REGISTRATION})),
-    ("/admin", frozenset({TokenKind.ACCESS})),
-    ("/auth/user/emailpass/update", frozenset({TokenKind.RESET})),
-    ("/auth/token/refresh", frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})),
+    ("/admin/invites/accept", Need(frozenset({TokenKind.REGISTRATION}), USER)),
+    ("/admin", Need(ACCESS, USER, cookie=True)),
+    ("/store/customers/me", Need(ACCESS, CUSTOMER, cookie=True)),
+    # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
+    ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
+    ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR)),
+)
+# Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
+PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (
+    (
+        re.compile(r"/auth/(?P<actor_type>[^/]+)/(?P<provider>[^/]+)/update"),
+        Need(frozenset({TokenKind.RESET}), PATH_ACTOR),
+    ),
 )
 
 # Sign-in and every route that issues a token; a verifier-only instance has no key to sign with.
 SIGN_IN_PREFIX = "/auth"
-# Where a browser's session cookie stands in for an access token (the rule above must want ACCESS).
-COOKIE_PATHS = ("/admin",)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _REPEATED_SLASHES = re.compile(r"/{2,}")
@@ -38,13 +67,38 @@ _REPEATED_SLASHES = re.compile(r"/{2,}")
 _GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX}))
 
 
-def required_kinds(path: str, rule: str | None) -> frozenset[TokenKind] | None:
-    """The token kinds a path needs, judged on the raw path and on the route it matched (fail closed)."""
+def required(path: str, rule: str | None) -> tuple[Need, str | None] | None:
+    """What a path needs, and the actor type a route names in its path; judged on the raw path and on the
+    matched route (fail closed)."""
     path = _merge_slashes(path)
-    for prefix, kinds in PROTECTED_PATHS:
+    for prefix, need in PROTECTED_PATHS:
         if _under(prefix, path) or (rule is not None and _under(prefix, rule)):
-            return kinds
+            return need, None
+    for pattern, need in PROTECTED_ROUTES:
+        for candidate in (path, rule):
+            match = pattern.fullmatch(candidate) if candidate is not None else None
+            if match is not None:
+                return need, match.group("actor_type")
     return None
+
+
+def session_kinds(actor_type: str) -> frozenset[TokenKind]:
+    """The kinds of token a browser session may hold for ``actor_type``: those some cookie path takes for it."""
+    kinds: set[TokenKind] = set()
+    for _, need in PROTECTED_PATHS:
+        if need.cookie and need.actor == actor_type:
+            kinds |= need.kinds
+    return frozenset(kinds)
+
+
+def session_may_hold(claims: Claims) -> bool:
+    """Whether a cookie session may stand for this token: an actor's access token, or a registration token
+    of an actor type whose create route takes a session (a customer's; never a user's: invites take bearers)."""
+    kind = TokenKind.ACCESS if claims.get("actor_id") else TokenKind.REGISTRATION
+    if kind in session_kinds(str(claims.get("actor_type"))):
+        return True
+    security_event("session_refused", reason=f"no session holds a {claims.get('actor_type')} {kind} token")
+    return False
 
 
 def path_under(prefix: str, path: str, rule: str | None = None) -> bool:
@@ -74,29 +128,46 @@ def bearer_token(header: str | None) -> str | None:
 
 
 def guard_request() -> None:
-    """The pipeline's guard step: 501 for sign-in on a verifier-only instance, then the path's credential."""
+    """The guard step: 501 for sign-in on a verifier-only instance, the actor/provider pair, the path's credential."""
     current = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not one per use
     path = _merge_slashes(current.path)
     rule = current.url_rule.rule if current.url_rule is not None else None
     if not path.startswith(_GUARDED_ROOTS) and not (rule or "").startswith(_GUARDED_ROOTS):
-        return  # nothing under /admin or /auth: no credential to find, nothing to sign
+        return  # nothing under /admin, /store/customers or /auth: no credential to find, nothing to sign
     if _is_automatic_preflight():
         return
     extension = medusa_auth()
-    if _under(SIGN_IN_PREFIX, path) and extension.keys.signer is None:
-        raise signing_unavailable()
-    kinds = required_kinds(path, rule)
-    if kinds is None:
+    if _under(SIGN_IN_PREFIX, path):
+        if extension.keys.signer is None:
+            raise signing_unavailable()
+        _check_actor_and_provider(current)
+    found = required(path, rule)
+    if found is None:
         return
-    header = current.headers.get("Authorization")
-    if header is None and TokenKind.ACCESS in kinds and any(_under(prefix, path) for prefix in COOKIE_PATHS):
-        g.auth_context = _cookie_session_context()
+    need, path_actor = found
+    actor = need.actor if need.actor != PATH_ACTOR else path_actor or ""  # a route always names it; "" matches none
+    if need.cookie and current.headers.get("Authorization") is None:
+        g.auth_context = _cookie_session_context(need, actor)
         return
-    g.auth_context = verify_bearer(extension.tokens, kinds)
+    g.auth_context = verify_bearer(extension.tokens, need.kinds, actor)
 
 
-def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind]) -> Claims:
-    """The claims of the request's bearer token, or the one 401 (the reason goes to the security log)."""
+def _check_actor_and_provider(current: Request) -> None:
+    """A generic /auth route for an actor type or provider not allowed: the same 401 whether or not they exist."""
+    arguments = current.view_args or {}
+    actor_type = arguments.get("actor_type")
+    if actor_type is None:
+        return
+    actors = medusa_auth().actors
+    provider = arguments.get("provider")
+    allowed = actors.exists(actor_type) if provider is None else actors.allows(actor_type, provider)
+    if not allowed:
+        security_event("actor_refused", actor_type=str(actor_type)[:64], provider=str(provider)[:64], path=current.path)
+        raise unauthorized()
+
+
+def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY_ACTOR) -> Claims:
+    """The claims of the request's bearer token of ``actor``'s, or the one 401 (the reason goes to the security log)."""
     header = request.headers.get("Authorization")
     token = bearer_token(header)
     if token is None:
@@ -104,20 +175,31 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind]) -> Claims:
             security_event("token_refused", reason="malformed authorization header", path=request.path)
         raise unauthorized()
     try:
-        return tokens.verify(token, kinds)
+        claims = tokens.verify(token, kinds)
     except InvalidToken as refused:
         security_event("token_refused", reason=str(refused), path=request.path)
         raise unauthorized() from None
+    if actor != ANY_ACTOR and claims.get("actor_type") != actor:
+        reason = f"{claims.get('actor_type')} token where {actor} was expected"
+        security_event("token_refused", reason=reason, path=request.path)
+        raise unauthorized()
+    return claims
 
 
-def _cookie_session_context() -> dict[str, Any]:
-    """The session cookie's claims; a state-changing request must come from one of our origins.
+def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
+    """The session cookie's claims, if its actor and kind are the path's; a state-changing request must come from
+    one of our origins.
 
     SameSite=Lax already keeps the cookie off cross-site POSTs; the Origin check also refuses
     same-site neighbours (another subdomain) and browsers without SameSite.
     """
     row = sessions.current()
     if row is None:
+        raise unauthorized()
+    kind = TokenKind.ACCESS if row.actor_id else TokenKind.REGISTRATION
+    if row.actor_type != actor or kind not in need.kinds:
+        reason = f"{row.actor_type} {kind} session where {actor} was expected"
+        security_event("session_refused", reason=reason, path=request.path)
         raise unauthorized()
     if request.method not in _SAFE_METHODS and not _from_trusted_origin():
         security_event("cross_site_refused", path=request.path, origin=request.headers.get("Origin"))

@@ -1,8 +1,9 @@
-"""Typed SQLAlchemy 2 models, after Medusa's user and auth modules.
+"""Typed SQLAlchemy 2 models, after Medusa's user, customer and auth modules.
 
 An ``AuthIdentity`` is who can authenticate; its ``ProviderIdentity`` rows say how (here: emailpass,
-keyed by the lower-cased email). ``app_metadata.user_id`` links it to a ``User`` once one exists;
-until then its tokens are registration tokens (``actor_id: ""``).
+keyed by the lower-cased email). ``app_metadata.user_id`` links it to a ``User`` once one exists,
+``app_metadata.customer_id`` to a ``Customer`` (one identity may be both, see actors.py); until then
+its tokens for that actor type are registration tokens (``actor_id: ""``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ulid import ULID
@@ -96,6 +98,52 @@ class User(Timestamped, db.Model):  # type: ignore[name-defined]
         }
 
 
+class Customer(Timestamped, db.Model):  # type: ignore[name-defined]
+    """Medusa's customer (a storefront shopper); ``has_account`` when an auth identity is linked to it."""
+
+    __tablename__ = "customer"
+    # Medusa's index: one customer with an account per email (guests may share one), deleted ones aside.
+    __table_args__ = (
+        Index(
+            "uq_customer_email_has_account",
+            "email",
+            "has_account",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_customer_created_at_id", "created_at", "id"),  # listed oldest first, like users and invites
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("cus"))
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(255))
+    company_name: Mapped[str | None] = mapped_column(String(255))
+    has_account: Mapped[bool] = mapped_column(default=False)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Medusa's store customer (its default fields; this service keeps no addresses)."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "company_name": self.company_name,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "phone": self.phone,
+            "metadata": self.metadata_,
+            "has_account": self.has_account,
+            "addresses": [],
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "deleted_at": isoformat(self.deleted_at),
+        }
+
+
 class AuthIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "auth_identity"
 
@@ -128,13 +176,20 @@ class ProviderIdentity(Timestamped, db.Model):  # type: ignore[name-defined]
 
 
 class BrowserSession(db.Model):  # type: ignore[name-defined]
-    """A signed-in browser: the cookie carries a random id, the database only its SHA-256."""
+    """A signed-in browser: the cookie carries a random id, the database only its SHA-256.
+
+    It stands for one actor (``actor_type``, ``actor_id``) of one auth identity, as the token it was
+    started with did; ``actor_id`` is ``""`` for an identity not yet linked to an actor of that type.
+    """
 
     __tablename__ = "browser_session"
+    __table_args__ = (Index("ix_browser_session_actor", "actor_type", "actor_id"),)
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
-    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"))
+    actor_type: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    auth_provider: Mapped[str] = mapped_column(String(64))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the absolute lifetime's end

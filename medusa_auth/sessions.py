@@ -8,6 +8,7 @@ without a request or ``SESSION_ABSOLUTE_SECONDS`` after sign-in, whichever comes
 
 from __future__ import annotations
 
+import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,10 @@ from flask import Flask, Request, Response, after_this_request, current_app, req
 from flask import session as flask_session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
+from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.orm import aliased
 
+from .actors import ACTOR_MODELS, USER, actor_key
 from .clock import now_datetime as utcnow
 from .database import db
 from .extension import medusa_auth
@@ -44,17 +48,23 @@ def _signer() -> Signer:
     return Signer(current_app.config["SECRET_KEY"], salt="medusa_auth.session")
 
 
-def start(user_id: str, auth_identity_id: str) -> BrowserSession:
-    """Sign ``user_id`` in with a new session id (never the one the browser brought: no fixation)."""
+def start(actor_type: str, actor_id: str, auth_identity_id: str, auth_provider: str = "emailpass") -> BrowserSession:
+    """Sign an actor in with a new session id (never the one the browser brought: no fixation).
+
+    ``actor_id`` is ``""`` for an identity not yet linked to an actor of ``actor_type`` (where a
+    session of that kind is useful: creating a customer).
+    """
     _delete_current_row()
     flask_session.clear()  # a fresh CSRF token too
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     absolute = _settings().absolute_seconds
-    _delete_expired(user_id, now)
+    _delete_expired(auth_identity_id, now)
     row = BrowserSession(
         id_hash=digest(raw_id),
-        user_id=user_id,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        auth_provider=auth_provider,
         auth_identity_id=auth_identity_id,
         created_at=now,
         last_seen_at=now,
@@ -62,7 +72,7 @@ def start(user_id: str, auth_identity_id: str) -> BrowserSession:
     )
     db.session.add(row)
     db.session.commit()
-    security_event("session_started", user_id=user_id)
+    security_event("session_started", actor_type=actor_type, actor_id=actor_id, auth_identity_id=auth_identity_id)
     request.environ[_ENVIRON_KEY] = row
     value = _signer().sign(raw_id).decode()
 
@@ -98,26 +108,40 @@ def end() -> None:
         return response
 
 
-def end_all_for_user(user_id: str) -> int:
-    """End every session of a user (password changed, user disabled); the caller commits."""
-    result = db.session.execute(db.delete(BrowserSession).where(BrowserSession.user_id == user_id))
+def end_all_for(auth_identity_id: str, actors: dict[str, str]) -> int:
+    """End every session of an identity and of its actors (``actor type -> id``); the caller commits."""
+    ended = BrowserSession.auth_identity_id == auth_identity_id
+    for actor_type, actor_id in actors.items():
+        ended = ended | ((BrowserSession.actor_type == actor_type) & (BrowserSession.actor_id == actor_id))
+    result = db.session.execute(db.delete(BrowserSession).where(ended))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
 def auth_context(row: BrowserSession) -> dict[str, Any]:
-    """The claims a session stands for, shaped as an access token's (Medusa's ``auth_context``)."""
+    """The claims a session stands for, shaped as the token it was started with (Medusa's ``auth_context``).
+
+    ``iat`` is the sign-in's second, rounded up: a credentials change deletes the sessions started
+    before it, so a session that still exists was started after it and must not look older.
+    """
     return {
-        "actor_id": row.user_id,
-        "actor_type": "user",
+        "actor_id": row.actor_id,
+        "actor_type": row.actor_type,
         "auth_identity_id": row.auth_identity_id,
-        "app_metadata": {"user_id": row.user_id},
+        "auth_provider": row.auth_provider,
+        "app_metadata": {actor_key(row.actor_type): row.actor_id} if row.actor_id else {},
         "user_metadata": {},
+        "mfa_enabled": False,
+        "mfa_challenge_completed_at": None,
+        "iat": math.ceil(as_utc(row.created_at).timestamp()),
     }
 
 
 def signed_in_user() -> User | None:
+    """The user the browser's session stands for (the pages are the admins'), or None."""
     row = current()
-    return db.session.get(User, row.user_id) if row is not None else None
+    if row is None or row.actor_type != USER or not row.actor_id:
+        return None
+    return db.session.get(User, row.actor_id)
 
 
 def _cookie_attributes() -> dict[str, Any]:
@@ -137,12 +161,7 @@ def _load(cookie: str | None) -> BrowserSession | None:
     raw_id = _raw_id(cookie)
     if raw_id is None:
         return None
-    # Joined with its user: a deleted user's sessions end even where the database skips ON DELETE CASCADE.
-    row = db.session.execute(
-        db.select(BrowserSession)
-        .join(User, User.id == BrowserSession.user_id)
-        .where(BrowserSession.id_hash == digest(raw_id))
-    ).scalar_one_or_none()
+    row = db.session.execute(_LIVE_SESSION.where(BrowserSession.id_hash == digest(raw_id))).scalar_one_or_none()
     if row is None:
         return None
     now = utcnow()
@@ -157,12 +176,12 @@ def _load(cookie: str | None) -> BrowserSession | None:
     return row
 
 
-def _delete_expired(user_id: str, now: datetime) -> None:
-    """Sessions a browser never came back to are swept when their user next signs in."""
+def _delete_expired(auth_identity_id: str, now: datetime) -> None:
+    """Sessions a browser never came back to are swept when their identity next signs in."""
     idle_cutoff = now - timedelta(seconds=_settings().idle_seconds)
     db.session.execute(
         db.delete(BrowserSession).where(
-            BrowserSession.user_id == user_id,
+            BrowserSession.auth_identity_id == auth_identity_id,
             (BrowserSession.expires_at <= now) | (BrowserSession.last_seen_at <= idle_cutoff),
         )
     )
@@ -175,6 +194,24 @@ def _delete_current_row() -> bool:
         return False
     result = db.session.execute(db.delete(BrowserSession).where(BrowserSession.id_hash == digest(raw_id)))
     return bool(getattr(result, "rowcount", 0))
+
+
+def _live_session_query() -> Select[BrowserSession]:
+    """A session row whose actor still exists, in one query: a deleted user's or customer's sessions end
+    even where the database skips ON DELETE CASCADE. A session of an actor type without a table here
+    can only be a registration session (``actor_id`` "").
+    """
+    query = db.select(BrowserSession)
+    alive: list[ColumnElement[bool]] = [BrowserSession.actor_id == ""]
+    for actor_type, model in ACTOR_MODELS.items():
+        actor = aliased(model)
+        same_actor = (BrowserSession.actor_type == actor_type) & (actor.id == BrowserSession.actor_id)
+        query = query.outerjoin(actor, same_actor)
+        alive.append(actor.id.is_not(None))
+    return query.where(or_(*alive))
+
+
+_LIVE_SESSION = _live_session_query()
 
 
 class CachedSerializerSessionInterface(SecureCookieSessionInterface):

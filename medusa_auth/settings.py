@@ -55,6 +55,9 @@ ENVIRONMENT_VARIABLES = (
     "COOKIE_SECRET_FILE",
     "ADMIN_CORS",
     "AUTH_CORS",
+    "STORE_CORS",
+    "STOREFRONT_URL",
+    "AUTH_METHODS_PER_ACTOR",
     "REDIS_URL",
     "RATELIMIT_KEY_PREFIX",
     "TRUSTED_PROXIES",
@@ -98,7 +101,15 @@ MAX_TRUSTED_PROXIES = 5
 # Schemes of the Redis storages that ``limits`` knows.
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+cluster")
 # URL area -> the variable that lists the origins allowed to call it from a browser, with credentials.
-CORS_VARIABLES = {"/admin": "ADMIN_CORS", "/auth": "AUTH_CORS"}
+CORS_VARIABLES = {"/admin": "ADMIN_CORS", "/auth": "AUTH_CORS", "/store": "STORE_CORS"}
+# Medusa's two actor types and the providers each may use unless AUTH_METHODS_PER_ACTOR says otherwise.
+DEFAULT_AUTH_METHODS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"user": ("emailpass",), "customer": ("emailpass",)}
+)
+# An actor type or provider id is one lower-case path segment (it appears in /auth/{actor_type}/{provider}).
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# Path segments other /auth routes use: an actor type of that name would be shadowed by them or shadow them.
+RESERVED_ACTOR_TYPES = frozenset({"token", "session", "mfa", "verification", "passkeys", "logout", "api_key"})
 # Key sources: with none of them, development generates a key into instance/.
 KEY_SOURCES = ("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "JWKS_URL")
 _KEY_RING = ("JWT_KEY_ENCRYPTION_KEY", "JWT_KEY_ENCRYPTION_KEY_FILE")
@@ -220,6 +231,9 @@ class Settings:
     cookie_secret: str | None  # None: generated into instance/ outside production; production refuses
     sessions: SessionSettings
     cors_origins: Mapping[str, tuple[str, ...]]  # URL prefix -> origins allowed with credentials
+    storefront_url: str | None  # STOREFRONT_URL without a trailing slash: where customers' reset links go
+    # AUTH_METHODS_PER_ACTOR over the defaults: actor type -> the provider ids it may use (maybe none).
+    auth_methods_per_actor: Mapping[str, tuple[str, ...]]
     trusted_proxies: int
     password_hashing: PasswordHashing
     mail: MailSettings
@@ -321,6 +335,8 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
         cors_origins=MappingProxyType(
             {prefix: parse_origins(values.get(variable), variable) for prefix, variable in CORS_VARIABLES.items()}
         ),
+        storefront_url=_storefront_url(values),
+        auth_methods_per_actor=parse_auth_methods(values.get("AUTH_METHODS_PER_ACTOR")),
         trusted_proxies=_trusted_proxies(values),
         password_hashing=PasswordHashing(
             **{name: _whole_number(values, f"PASSWORD_HASH_{name.upper()}") for name in OWASP_MIN}
@@ -390,6 +406,31 @@ def parse_origins(value: str | None, variable: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def parse_auth_methods(value: str | None) -> Mapping[str, tuple[str, ...]]:
+    """``user=emailpass;customer=emailpass,google``: each actor named replaces its default; ``customer=`` allows none.
+
+    Actor types not named keep their default (``user`` and ``customer``: emailpass); which providers
+    exist is checked where they are built (``actors.py``).
+    """
+    methods = dict(DEFAULT_AUTH_METHODS)
+    variable = "AUTH_METHODS_PER_ACTOR"
+    for entry in (value or "").split(";"):
+        if not entry.strip():
+            continue
+        actor_type, equals, providers = entry.partition("=")
+        actor_type = actor_type.strip()
+        if not equals or not _NAME.fullmatch(actor_type):
+            raise ConfigError(f"{variable}: {entry.strip()!r} is not actor=provider,provider (e.g. customer=emailpass)")
+        if actor_type in RESERVED_ACTOR_TYPES:
+            raise ConfigError(f"{variable}: {actor_type!r} cannot be an actor type (another /auth route uses the name)")
+        names = tuple(dict.fromkeys(name.strip() for name in providers.split(",") if name.strip()))
+        for name in names:
+            if not _NAME.fullmatch(name) or name == "providers":
+                raise ConfigError(f"{variable}: {name!r} is not a provider id (lower-case letters, digits, _)")
+        methods[actor_type] = names
+    return MappingProxyType(methods)
+
+
 def sqlalchemy_url(url: str) -> str:
     """SQLAlchemy URL; plain ``postgres://`` and ``postgresql://`` URLs get the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -403,6 +444,10 @@ def _whole_number(values: Mapping[str, Any], variable: str) -> int:
     if not value.isascii() or not value.isdigit():
         raise ConfigError(f"{variable}={value!r} must be a whole number")
     return int(value)
+
+
+def _storefront_url(values: Mapping[str, Any]) -> str | None:
+    return http_url(str(values["STOREFRONT_URL"]), "STOREFRONT_URL") if values.get("STOREFRONT_URL") else None
 
 
 def _trusted_proxies(values: Mapping[str, Any]) -> int:

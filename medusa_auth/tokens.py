@@ -39,8 +39,8 @@ Claims = dict[str, Any]
 
 
 class TokenKind(StrEnum):
-    ACCESS = "access"  # a user's bearer token
-    REGISTRATION = "registration"  # an auth identity not yet linked to a user (actor_id "")
+    ACCESS = "access"  # an actor's bearer token (a user's, a customer's, ...)
+    REGISTRATION = "registration"  # an auth identity not yet linked to an actor of the token's type (actor_id "")
     INVITE = "invite"
     RESET = "reset"
 
@@ -80,12 +80,21 @@ class SigningUnavailable(Exception):
     """This instance holds no private key (a verifier-only instance)."""
 
 
-class Tokens:
-    """Signs and verifies with one key set and one set of options (issuer, audience, lifetime)."""
+# Medusa's two actor types: what a Tokens built without a configuration (a verifier, a test) knows.
+DEFAULT_ACTOR_TYPES = frozenset({"user", "customer"})
 
-    def __init__(self, keys: KeySource, options: TokenOptions):
+
+class Tokens:
+    """Signs and verifies with one key set and one set of options (issuer, audience, lifetime).
+
+    ``actor_types``: the actor types whose access and registration tokens exist (the extension passes
+    the configured ones); a token naming any other type is of no kind, refused like a forged one.
+    """
+
+    def __init__(self, keys: KeySource, options: TokenOptions, actor_types: Collection[str] = DEFAULT_ACTOR_TYPES):
         self.keys = keys
         self.options = options
+        self.actor_types = frozenset(actor_types)
         self.cache = TokenCache()  # its own: entries were checked against these options
         # Header segments of tokens whose signature verified (a signer uses one or two); only these
         # skip parsing, so a forger cannot fill this, and a full table just means parsing again.
@@ -94,21 +103,36 @@ class Tokens:
     # -- issuing -----------------------------------------------------------------------------
 
     def issue_auth_token(
-        self, auth_identity_id: str, user_id: str | None, user_metadata: dict[str, Any], earliest_iat: int = 0
+        self,
+        auth_identity_id: str,
+        actor_id: str | None,
+        user_metadata: dict[str, Any],
+        earliest_iat: int = 0,
+        *,
+        actor_type: str = "user",
+        auth_provider: str = "emailpass",
     ) -> str:
-        """Medusa's token for an auth identity: an access token once a user is linked, else registration.
+        """Medusa 2.21's token for an auth identity as one actor: access once that actor is linked, else registration.
 
-        ``earliest_iat``: the identity's ``tokens_valid_from``, so a token minted in the very second its
-        credentials changed is not refused with the ones minted before the change.
+        ``app_metadata`` carries only this actor's link (Medusa copies every link of the identity: a
+        storefront need not learn that its shopper is also an admin). ``earliest_iat``: the identity's
+        ``tokens_valid_from``, so a token minted in the very second its credentials changed is not
+        refused with the ones minted before the change.
         """
+        if actor_type not in self.actor_types:
+            raise ValueError(f"unknown actor type {actor_type!r}")
         claims = {
-            "actor_id": user_id or "",
-            "actor_type": "user",
+            "actor_id": actor_id or "",
+            "actor_type": actor_type,
             "auth_identity_id": auth_identity_id,
-            "app_metadata": {"user_id": user_id} if user_id else {},
+            "auth_provider": auth_provider,
+            "app_metadata": {f"{actor_type}_id": actor_id} if actor_id else {},
             "user_metadata": user_metadata,
+            # Medusa 2.21's second-factor claims; no factor exists here yet.
+            "mfa_enabled": False,
+            "mfa_challenge_completed_at": None,
         }
-        kind = TokenKind.ACCESS if user_id else TokenKind.REGISTRATION
+        kind = TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
         return self.issue(kind, claims, self.options.expires_in, earliest_iat).token
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
@@ -168,7 +192,7 @@ class Tokens:
             self._verified_headers[encoded_header] = header
         claims = _decode_json(encoded_payload, "payload")
         self._check_registered_claims(claims)
-        kind = _kind_of(header.get("typ"), claims)
+        kind = self._kind_of(header.get("typ"), claims)
         if kind in _SIGNED_ONLY_HERE and not key.is_canonical(signature):
             # Single-use tokens must have one spelling; access tokens accept both for Node's ES256 signers.
             raise InvalidToken("non-canonical ECDSA signature (high s)")
@@ -186,6 +210,32 @@ class Tokens:
         if kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH):
             raise InvalidToken("bad kid")
         return header
+
+    def _kind_of(self, typ: Any, claims: Claims) -> TokenKind:
+        """A token's kind from its `typ` header and the claims only that kind carries (a configured actor type)."""
+        if typ is None or (isinstance(typ, str) and typ.upper() == "JWT"):
+            actor_id = claims.get("actor_id")
+            if (
+                isinstance(actor_id, str)
+                and self._is_actor_type(claims.get("actor_type"))
+                and isinstance(claims.get("auth_identity_id"), str)
+                and isinstance(claims.get("app_metadata", {}), dict)
+            ):
+                return TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
+        elif (
+            typ == _TYP[TokenKind.INVITE] and isinstance(claims.get("id"), str) and isinstance(claims.get("email"), str)
+        ):
+            return TokenKind.INVITE
+        elif (
+            typ == _TYP[TokenKind.RESET]
+            and claims.get("purpose") == "reset"
+            and self._is_actor_type(claims.get("actor_type"))
+        ):
+            return TokenKind.RESET
+        raise InvalidToken("unrecognised token kind")
+
+    def _is_actor_type(self, value: Any) -> bool:
+        return isinstance(value, str) and value in self.actor_types  # a list or dict would not even hash
 
     def _check_registered_claims(self, claims: Claims) -> None:
         current, leeway = clock.now(), clock.LEEWAY_SECONDS
@@ -207,24 +257,6 @@ class Tokens:
                 a in self.options.audience for a in values if isinstance(a, str)
             ):
                 raise InvalidToken("wrong audience")
-
-
-def _kind_of(typ: Any, claims: Claims) -> TokenKind:
-    """A token's kind from its `typ` header and the claims only that kind carries."""
-    if typ is None or (isinstance(typ, str) and typ.upper() == "JWT"):
-        actor_id = claims.get("actor_id")
-        if (
-            isinstance(actor_id, str)
-            and claims.get("actor_type") == "user"
-            and isinstance(claims.get("auth_identity_id"), str)
-            and isinstance(claims.get("app_metadata", {}), dict)
-        ):
-            return TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
-    elif typ == _TYP[TokenKind.INVITE] and isinstance(claims.get("id"), str) and isinstance(claims.get("email"), str):
-        return TokenKind.INVITE
-    elif typ == _TYP[TokenKind.RESET] and claims.get("purpose") == "reset":
-        return TokenKind.RESET
-    raise InvalidToken("unrecognised token kind")
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:

@@ -18,6 +18,9 @@ Settings, read from ``app.config`` at ``init_app``:
 - ``JWT_PROTECTED_PATHS``: path prefixes guarded before every request (a list, or comma-separated),
   so routes added under them later are protected with no decorator.
 
+Tokens of the actor types in ``actor_types`` (default: ``("user",)``, the admins) open the routes;
+``JWTVerifier(app, actor_types=("customer",))`` protects a storefront service with shoppers' tokens.
+
 Refusals are medusa_auth's own 401 (``{"type": "unauthorized", ...}`` with ``WWW-Authenticate: Bearer``),
 built by the same guard code; the verified claims are on ``g.auth_context``.
 """
@@ -61,9 +64,11 @@ class JWTVerifier:
         app: Flask | None = None,
         *,
         kinds: Collection[TokenKind] = (TokenKind.ACCESS,),
+        actor_types: Collection[str] = ("user",),
         policy: JwksPolicy | None = None,
     ):
         self.kinds = frozenset(kinds)
+        self.actor_types = frozenset(actor_types)  # whose tokens open the routes (a customer's too, if named)
         self.policy = policy
         if app is not None:
             self.init_app(app)
@@ -79,7 +84,7 @@ class JWTVerifier:
             expires_in=0,  # a verifier issues nothing
         )
         app.extensions[EXTENSION_NAME] = _AppVerifier(
-            keys, Tokens(keys, options), _names(app.config.get("JWT_PROTECTED_PATHS"))
+            keys, Tokens(keys, options, self.actor_types), _names(app.config.get("JWT_PROTECTED_PATHS"))
         )
         app.before_request(self._guard_prefixes)
         app.register_error_handler(ApiError, api_error_response)

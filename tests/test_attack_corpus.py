@@ -7,7 +7,8 @@ and must get the one generic answer: 401, the same body and headers byte for byt
 exactly one ``token_refused`` security line that names a reason and holds no part of the token.
 Cases where an invite or reset token is expected run at the ``tokens`` level, since no route on this
 branch takes those kinds yet. The controls show that the crafting itself is right: the same builders
-with nothing wrong get past the guard.
+with nothing wrong get past the guard. The last section sends validly signed tokens of one actor type
+where another's is expected (a customer's on /admin, a user's on /store/customers/me, ...): the same 401.
 
 Anchors: RFC 8725, the OWASP JWT cheat sheet, and the CVEs of Python JOSE libraries (algorithm
 confusion, ``alg: none``, unenforced ``crit``, trusted ``jwk``/``jku``/``x5c``, oversized input, recursion).
@@ -597,3 +598,179 @@ def test_the_attacker_keys_differ_from_the_service_keys(make_target):
         target = make_target(key_type)
         assert public_pem(target.attacker) != public_pem(target.issuer.private)
         assert isinstance(target.attacker, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+
+
+# -- one actor type's token where another's is expected (SPEC §9) ----------------------------------
+#
+# Every token here is validly signed by the service's own key (crafted here, or issued by the service),
+# so the only thing wrong with it is whose it is; each must get the same 401 as a forged token on that
+# route, byte for byte, with one token_refused line.
+
+CUSTOMER_ID = "cus_01"
+
+
+def customer_claims(t: Target, **changes: Any) -> dict[str, Any]:
+    customer = {"actor_type": "customer", "actor_id": CUSTOMER_ID, "app_metadata": {"customer_id": CUSTOMER_ID}}
+    return t.claims(**{**customer, **changes})
+
+
+CUSTOMER_REGISTRATION_CLAIMS = {**REGISTRATION_CLAIMS, "actor_type": "customer"}
+CUSTOMER_RESET_CLAIMS = {**RESET_CLAIMS, "actor_type": "customer", "provider": "emailpass"}
+
+
+@dataclass(frozen=True)
+class CrossActor:
+    name: str
+    method: str
+    path: str
+    build: Callable[[Target], str]
+
+
+CROSS_ACTOR: list[CrossActor] = [
+    CrossActor("customer-access-token-on-admin", "GET", "/admin/users/me", lambda t: t.craft(customer_claims(t))),
+    CrossActor(
+        "customer-access-token-issued-by-the-service-on-admin",
+        "GET",
+        "/admin/users",
+        lambda t: t.sign_as(TokenKind.ACCESS, customer_claims(t)),
+    ),
+    CrossActor(
+        "customer-access-token-creating-an-invite", "POST", "/admin/invites", lambda t: t.craft(customer_claims(t))
+    ),
+    CrossActor(
+        "customer-registration-token-accepting-an-invite",
+        "POST",
+        "/admin/invites/accept?token=x",
+        own_kind(TokenKind.REGISTRATION, CUSTOMER_REGISTRATION_CLAIMS),
+    ),
+    CrossActor("user-access-token-on-store-me", "GET", "/store/customers/me", lambda t: t.craft()),
+    CrossActor("user-access-token-updating-store-me", "POST", "/store/customers/me", lambda t: t.craft()),
+    CrossActor(
+        "user-registration-token-creating-a-customer",
+        "POST",
+        "/store/customers",
+        own_kind(TokenKind.REGISTRATION, REGISTRATION_CLAIMS),
+    ),
+    CrossActor("user-access-token-creating-a-customer", "POST", "/store/customers", lambda t: t.craft()),
+    CrossActor(
+        "customer-registration-token-on-store-me",
+        "GET",
+        "/store/customers/me",
+        own_kind(TokenKind.REGISTRATION, CUSTOMER_REGISTRATION_CLAIMS),
+    ),
+    CrossActor(
+        "user-reset-token-on-the-customer-update-route",
+        "POST",
+        "/auth/customer/emailpass/update",
+        own_kind(TokenKind.RESET, RESET_CLAIMS),
+    ),
+    CrossActor(
+        "customer-reset-token-on-the-user-update-route",
+        "POST",
+        "/auth/user/emailpass/update",
+        own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS),
+    ),
+    CrossActor(
+        "customer-access-token-on-the-customer-update-route",
+        "POST",
+        "/auth/customer/emailpass/update",
+        lambda t: t.craft(customer_claims(t)),
+    ),
+    CrossActor(
+        "invite-token-creating-a-customer", "POST", "/store/customers", own_kind(TokenKind.INVITE, INVITE_CLAIMS)
+    ),
+    CrossActor(
+        "customer-reset-token-creating-a-customer",
+        "POST",
+        "/store/customers",
+        own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS),
+    ),
+    CrossActor(
+        "user-type-with-a-customer-link-on-store-me",
+        "GET",
+        "/store/customers/me",
+        lambda t: t.craft(t.claims(actor_id=CUSTOMER_ID, app_metadata={"customer_id": CUSTOMER_ID})),
+    ),
+    CrossActor(
+        "an-actor-type-nobody-configured-on-admin",
+        "GET",
+        "/admin/users/me",
+        lambda t: t.craft(t.claims(actor_type="manager", app_metadata={"manager_id": "user_01"})),
+    ),
+    CrossActor(
+        "actor-type-customer-in-another-case-on-store-me",
+        "GET",
+        "/store/customers/me",
+        lambda t: t.craft(customer_claims(t, actor_type="Customer")),
+    ),
+    CrossActor(
+        "actor-type-as-a-list-on-store-me",
+        "GET",
+        "/store/customers/me",
+        lambda t: t.craft(customer_claims(t, actor_type=["customer"])),
+    ),
+    CrossActor(
+        "actor-type-missing-on-store-me",
+        "GET",
+        "/store/customers/me",
+        lambda t: t.craft(customer_claims(t, actor_type=DROP)),
+    ),
+    CrossActor(
+        "customer-token-with-a-user-link-on-admin",
+        "GET",
+        "/admin/users/me",
+        lambda t: t.craft(customer_claims(t, actor_id="user_01", app_metadata={"user_id": "user_01"})),
+    ),
+]
+
+
+def send_as(target: Target, method: str, path: str, token: str | None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    with target.app.test_client() as client:
+        return client.open(path, method=method, headers=headers, json={} if method == "POST" else None)
+
+
+def test_the_cross_actor_names_are_unique():
+    assert len({c.name for c in CROSS_ACTOR}) == len(CROSS_ACTOR) >= 20
+
+
+@pytest.mark.parametrize("case", CROSS_ACTOR, ids=lambda c: c.name)
+def test_a_token_of_another_actor_type_is_refused_like_a_forged_one(
+    make_target, case: CrossActor, caplog: pytest.LogCaptureFixture
+):
+    target = make_target("RSA")
+    token = case.build(target)
+    reference = send_as(target, case.method, case.path, None)
+    forged = send_as(target, case.method, case.path, target.craft(key=target.attacker))
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="medusa_auth.security")
+
+    response = send_as(target, case.method, case.path, token)
+
+    assert response.status_code == 401, (case.name, response.status_code, response.get_data()[:300])
+    assert response.get_json() == REFUSED
+    assert response.get_data() == reference.get_data() == forged.get_data()
+    assert dict(response.headers) == dict(reference.headers) == dict(forged.headers)
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    assert [e["event"] for e in events] == ["token_refused"], events
+    for piece in {token, *token.split(".")} - {""}:
+        if len(piece) >= 16:
+            assert piece not in caplog.text
+
+
+CROSS_ACTOR_CONTROLS = [
+    # (method, path, token, status past the guard): the right actor's token, built the same way, gets through.
+    ("GET", "/store/customers/me", lambda t: t.craft(customer_claims(t)), 404),  # no customer cus_01 here
+    ("GET", "/admin/users/me", lambda t: t.craft(), 404),  # no user user_01 here
+    ("POST", "/auth/customer/emailpass/update", own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS), 400),  # no password
+    ("POST", "/store/customers", lambda t: t.craft(customer_claims(t)), 400),  # Medusa's "already authenticated"
+]
+
+
+@pytest.mark.parametrize(("method", "path", "build", "status"), CROSS_ACTOR_CONTROLS)
+def test_control_the_right_actor_type_gets_past_the_guard(make_target, method, path, build, status, caplog):
+    target = make_target("RSA")
+    caplog.set_level(logging.INFO, logger="medusa_auth.security")
+    response = send_as(target, method, path, build(target))
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert "token_refused" not in caplog.text

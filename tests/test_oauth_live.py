@@ -46,6 +46,7 @@ def server(
     client = oidc_provider.register_client(DASHBOARD_CALLBACK, page_callback)
     settings = {
         "AUTH_PROVIDERS": "okta,github",
+        "AUTH_METHODS_PER_ACTOR": "user=emailpass,okta,github;customer=emailpass,okta,github",
         "OKTA_DISPLAY_NAME": "Okta",
         "AUTH_CALLBACK_URLS": DASHBOARD_CALLBACK,
         **oidc_provider.settings("okta", client, DASHBOARD_CALLBACK),
@@ -70,8 +71,8 @@ def sdk(server: LiveServer, *steps: list[Any]) -> dict[str, Any]:
     return answer
 
 
-def sdk_login(server: LiveServer, provider: str, **payload: Any) -> str:
-    answer = sdk(server, ["login", "user", provider, payload])
+def sdk_login(server: LiveServer, provider: str, actor: str = "user", **payload: Any) -> str:
+    answer = sdk(server, ["login", actor, provider, payload])
     assert "error" not in answer, answer
     (started,) = answer["results"]
     assert set(started) == {"location"}
@@ -90,6 +91,39 @@ def test_an_admin_signs_in_with_the_sdk_through_openid_connect(server: LiveServe
     assert created["user"]["email"] == "sdk-admin@example.com" and created["user"]["first_name"] == "Sdk"
     assert refreshed["token"] != token
     assert me["user"]["id"] == created["user"]["id"]
+
+
+def test_a_customer_signs_in_with_the_sdk_through_openid_connect(server: LiveServer, oidc_provider: OidcProvider):
+    oidc_provider.set_account("sdk-shopper", email="sdk-shopper@example.com", given_name="Sdk")
+    location = sdk_login(server, "okta", "customer")
+    query = query_of(oidc_provider.sign_in(location, "sdk-shopper"))
+    steps = [
+        ["callback", "customer", "okta", query],
+        ["createCustomer", {"email": "sdk-shopper@example.com", "first_name": "Sdk"}],
+        ["refresh"],
+        ["customerMe"],
+    ]
+    answer = sdk(server, *steps)
+    assert "error" not in answer, answer
+    _, created, _, me = answer["results"]
+    assert created["customer"]["email"] == "sdk-shopper@example.com" and created["customer"]["has_account"] is True
+    assert me["customer"]["id"] == created["customer"]["id"]
+
+
+def test_a_customer_signs_in_with_the_sdk_through_github(server: LiveServer, github_module: GitHubStandIn):
+    user = GitHubUser(
+        id=777, login="shopper", emails=[{"email": "gh-shopper@example.com", "primary": True, "verified": True}]
+    )
+    query = query_of(github_module.sign_in(sdk_login(server, "github", "customer"), user))
+    steps = [
+        ["callback", "customer", "github", query],
+        ["createCustomer", {"email": "gh-shopper@example.com"}],
+        ["refresh"],
+        ["customerMe"],
+    ]
+    answer = sdk(server, *steps)
+    assert "error" not in answer, answer
+    assert answer["results"][3]["customer"]["email"] == "gh-shopper@example.com"
 
 
 def test_the_next_sdk_sign_in_is_the_admins_at_once(server: LiveServer, oidc_provider: OidcProvider):

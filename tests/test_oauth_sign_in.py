@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from medusa_auth.database import db
 from medusa_auth.models import AuthIdentity, OAuthState, ProviderIdentity, User
-from tests.helpers import PASSWORD, AuthActions, claims_of
+from tests.helpers import PASSWORD, AuthActions, bearer, claims_of
 from tests.oauth_fixtures import GitHubStandIn, GitHubUser, OidcClient, OidcProvider, query_of
 
 CALLBACK = "http://127.0.0.1:8000/auth/okta/callback"
@@ -34,21 +34,23 @@ def settings(settings: dict[str, Any], oidc_provider: OidcProvider, okta_client:
     return {
         **settings,
         "AUTH_PROVIDERS": "okta",
+        "AUTH_METHODS_PER_ACTOR": "user=emailpass,okta;customer=emailpass,okta",
         "OKTA_DISPLAY_NAME": "Okta",
         "AUTH_CALLBACK_URLS": OTHER_CALLBACK,
         **oidc_provider.settings("okta", okta_client, CALLBACK),
     }
 
 
-def start(client: FlaskClient, provider: str = "okta", **body: Any) -> str:
-    response = client.post(f"/auth/user/{provider}", json=body) if body else client.post(f"/auth/user/{provider}")
+def start(client: FlaskClient, provider: str = "okta", actor: str = "user", **body: Any) -> str:
+    path = f"/auth/{actor}/{provider}"
+    response = client.post(path, json=body) if body else client.post(path)
     assert response.status_code == 200, response.get_json()
     assert set(response.get_json()) == {"location"}
     return str(response.get_json()["location"])
 
 
-def callback(client: FlaskClient, query: dict[str, str], provider: str = "okta") -> Any:
-    return client.get(f"/auth/user/{provider}/callback", query_string=query)
+def callback(client: FlaskClient, query: dict[str, str], provider: str = "okta", actor: str = "user") -> Any:
+    return client.get(f"/auth/{actor}/{provider}/callback", query_string=query)
 
 
 def sign_in(client: FlaskClient, oidc_provider: OidcProvider, login: str, **claims: Any) -> str:
@@ -258,7 +260,14 @@ def test_an_expired_state_is_refused(client, oidc_provider, monkeypatch):
 
 
 def test_a_state_of_another_provider_is_refused(client, app_factory, oidc_provider, github, settings):
-    both = app_factory(**{**settings, **github.settings(GITHUB_CALLBACK), "AUTH_PROVIDERS": "okta,github"})
+    both = app_factory(
+        **{
+            **settings,
+            **github.settings(GITHUB_CALLBACK),
+            "AUTH_PROVIDERS": "okta,github",
+            "AUTH_METHODS_PER_ACTOR": "user=okta,github",
+        }
+    )
     other = both.test_client()
     github_state = query_of(start(other, "github"))["state"]
     okta_query = query_of(oidc_provider.sign_in(start(other), "ada"))
@@ -329,7 +338,14 @@ def test_strange_callback_queries_are_refused_not_crashed(client, query):
 
 @pytest.fixture
 def github_app(app_factory, settings, github: GitHubStandIn) -> Flask:
-    return app_factory(**{**settings, **github.settings(GITHUB_CALLBACK), "AUTH_PROVIDERS": "github"})
+    return app_factory(
+        **{
+            **settings,
+            **github.settings(GITHUB_CALLBACK),
+            "AUTH_PROVIDERS": "github",
+            "AUTH_METHODS_PER_ACTOR": "user=emailpass,github",
+        }
+    )
 
 
 OCTOCAT = GitHubUser(
@@ -397,7 +413,8 @@ def test_the_sign_in_page_offers_each_provider(client):
 
 
 def test_the_sign_in_page_offers_nothing_without_providers(app_factory, settings):
-    page = app_factory(**{**settings, "AUTH_PROVIDERS": None}).test_client().get("/app/login").get_data(as_text=True)
+    without = app_factory(**{**settings, "AUTH_PROVIDERS": None, "AUTH_METHODS_PER_ACTOR": None})
+    page = without.test_client().get("/app/login").get_data(as_text=True)
     assert "Continue with" not in page
 
 
@@ -449,3 +466,106 @@ def test_no_secret_of_a_sign_in_reaches_a_log_line_or_an_answer(client, app, oid
     )
     assert "redirect_sign_in_refused" in text and "login_succeeded" in text
     assert [secret[:12] for secret in secrets if secret in text] == []
+
+
+# ---------------------------------------------------------------- any actor (SPEC §9)
+
+
+def test_tokens_name_the_actor_type_and_the_provider(client, oidc_provider):
+    claims = claims_of(sign_in(client, oidc_provider, "claims-reader"))
+    assert (claims["actor_type"], claims["auth_provider"]) == ("user", "okta")
+
+
+def test_a_customer_signs_in_creates_the_customer_and_refreshes(client, oidc_provider):
+    oidc_provider.set_account("shopper", email="shopper@example.com", given_name="Shop")
+    query = query_of(oidc_provider.sign_in(start(client, actor="customer"), "shopper"))
+    answer = callback(client, query, actor="customer")
+    assert answer.status_code == 200, answer.get_json()
+    token = answer.get_json()["token"]
+    assert claims_of(token)["actor_type"] == "customer" and claims_of(token)["actor_id"] == ""
+    created = client.post("/store/customers", json={"email": "shopper@example.com"}, headers=bearer(token))
+    assert created.status_code == 200, created.get_json()
+    customer_id = created.get_json()["customer"]["id"]
+    access = refresh(client, token)
+    assert claims_of(access)["actor_id"] == customer_id and claims_of(access)["auth_provider"] == "okta"
+    me = client.get("/store/customers/me", headers=bearer(access))
+    assert me.status_code == 200 and me.get_json()["customer"]["id"] == customer_id
+    assert client.get("/admin/users/me", headers=bearer(access)).status_code == 401
+
+
+def test_one_person_at_the_provider_is_both_admin_and_shopper(app, client, oidc_provider):
+    oidc_provider.set_account("both", email="both@example.com")
+    user_token = sign_in(client, oidc_provider, "both")
+    user_id = provision(client, user_token).get_json()["user"]["id"]
+    query = query_of(oidc_provider.sign_in(start(client, actor="customer"), "both"))
+    customer_token = callback(client, query, actor="customer").get_json()["token"]
+    assert claims_of(customer_token)["auth_identity_id"] == claims_of(user_token)["auth_identity_id"]
+    created = client.post("/store/customers", json={"email": "both@example.com"}, headers=bearer(customer_token))
+    with app.app_context():
+        identity = db.session.get(AuthIdentity, claims_of(user_token)["auth_identity_id"])
+        assert identity is not None
+        assert identity.app_metadata == {"user_id": user_id, "customer_id": created.get_json()["customer"]["id"]}
+
+
+def test_a_state_of_another_actor_type_is_refused(client, oidc_provider):
+    query = query_of(oidc_provider.sign_in(start(client, actor="customer"), "ada"))
+    assert_refused(callback(client, query, actor="user"), "The sign-in state belongs to another sign-in")
+
+
+def test_a_customers_registration_token_provisions_no_admin(client, oidc_provider):
+    query = query_of(oidc_provider.sign_in(start(client, actor="customer"), "not-an-admin"))
+    token = callback(client, query, actor="customer").get_json()["token"]
+    assert_refused(provision(client, token), "Invalid auth token provided")
+
+
+def test_the_providers_list_shows_a_redirect_provider(client):
+    answer = client.get("/auth/customer/providers")
+    assert {"id": "okta", "identifier": "oidc", "display_name": "Okta", "flow": "redirect"} in answer.get_json()[
+        "providers"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/auth/customer/okta/register", {"email": "x@example.com", "password": PASSWORD}),
+        ("/auth/customer/okta/reset-password", {"identifier": "x@example.com"}),
+    ],
+)
+def test_a_redirect_provider_has_no_registration_or_password(client, path, body):
+    assert_refused(
+        client.post(path, json=body), "This provider signs people in itself: it has no registration or password here"
+    )
+
+
+def test_a_provider_allowed_for_customers_only_is_refused_for_users(app_factory, settings):
+    shop_only = app_factory(**{**settings, "AUTH_METHODS_PER_ACTOR": "user=emailpass;customer=okta"})
+    client = shop_only.test_client()
+    assert_refused(client.post("/auth/user/okta"), "Invalid auth token provided")
+    assert client.post("/auth/customer/okta").status_code == 200
+    assert "Continue with" not in client.get("/app/login").get_data(as_text=True)
+    assert client.get("/app/login/okta").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("methods", "line"),
+    [
+        ("user=emailpass,gitlab", "AUTH_METHODS_PER_ACTOR: user=emailpass,gitlab names an unknown provider 'gitlab'"),
+        ("okta=emailpass", "AUTH_METHODS_PER_ACTOR: 'okta' is a provider id, not an actor type"),
+    ],
+)
+def test_auth_methods_per_actor_must_name_configured_providers(app_factory, settings, methods, line):
+    from medusa_auth.settings import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        app_factory(**{**settings, "AUTH_METHODS_PER_ACTOR": methods})
+    assert str(refused.value).startswith(line)
+
+
+def test_a_customer_takes_only_the_providers_verified_email(client, oidc_provider):
+    query = query_of(oidc_provider.sign_in(start(client, actor="customer"), "unverified-shopper"))
+    token = callback(client, query, actor="customer").get_json()["token"]
+    for email in ("unverified-shopper@example.test", "someone@example.com"):
+        answer = client.post("/store/customers", json={"email": email}, headers=bearer(token))
+        assert answer.status_code == 400, answer.get_json()
+        assert answer.get_json()["message"] == "The email must be the one the identity signs in with"

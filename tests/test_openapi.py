@@ -40,18 +40,20 @@ def is_web_page(endpoint: str) -> bool:
     return endpoint.startswith("web.")
 
 
-# Operations outside /admin that take a bearer token: an access token for a cookie session, a reset token.
+# Operations outside /admin and /store/customers that take a bearer token: a token for a cookie session, a reset token.
 BEARER_AUTH_OPERATIONS = {
     ("POST", "/auth/token/refresh"),
     ("POST", "/auth/session"),
-    ("POST", "/auth/user/emailpass/update"),
+    ("POST", "/auth/{actor_type}/{provider}/update"),
     ("POST", "/auth/{provider}/user"),
 }
+GUARDED_PREFIXES = ("/admin", "/store/customers")
 
 SCHEMATHESIS_EXAMPLES = 100  # per operation and phase; the run below takes about half a minute
 SCHEMATHESIS_SEED = 8725
 SCHEMATHESIS_TIMEOUT = 480
 EMAIL = "fuzz-admin@example.com"
+CUSTOMER_EMAIL = "fuzz-shopper@example.com"
 PASSWORD = "correct horse battery staple"
 
 
@@ -97,7 +99,7 @@ def test_protected_operations_declare_bearer_auth_and_the_401(app: Flask):
     spec = json.loads(document())
     for method, path in documented_operations(spec):
         operation = spec["paths"][path][method.lower()]
-        protected = path.startswith("/admin") or (method, path) in BEARER_AUTH_OPERATIONS
+        protected = path.startswith(GUARDED_PREFIXES) or (method, path) in BEARER_AUTH_OPERATIONS
         assert (operation["security"] == [{"bearerAuth": []}]) == protected, (method, path)
         if protected:
             assert operation["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}
@@ -124,16 +126,27 @@ def test_every_email_in_a_body_or_query_is_the_email_schema():
     assert email_param["schema"]["$ref"] == ref
 
 
+def path_parameters(spec: dict) -> list[dict]:
+    """Every path parameter of every operation, ``$ref``s to components/parameters resolved."""
+    parameters = [p for item in spec["paths"].values() for op in item.values() for p in op.get("parameters", [])]
+    resolved = [spec["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p for p in parameters]
+    return [p for p in resolved if p["in"] == "path"]
+
+
 def test_every_id_in_a_path_has_the_servers_id_pattern():
     spec = json.loads(document())
-    patterns = [
-        parameter["schema"]["pattern"]
-        for item in spec["paths"].values()
-        for operation in item.values()
-        for parameter in operation.get("parameters", [])
-        if parameter["in"] == "path" and parameter["name"].endswith("_id")
-    ]
+    patterns = [p["schema"]["pattern"] for p in path_parameters(spec) if p["name"].endswith("_id")]
     assert len(patterns) == 4 and set(patterns) == {RESOURCE_ID_PATTERN}
+
+
+def test_actor_types_and_providers_in_paths_are_the_default_configuration():
+    """Schemathesis fuzzes the pairs that exist by default; any other pair is the documented 401."""
+    spec = json.loads(document())
+    names = {p["name"]: p["schema"] for p in path_parameters(spec) if not p["name"].endswith("_id")}
+    assert names == {
+        "actor_type": {"type": "string", "enum": ["user", "customer"]},
+        "provider": {"type": "string", "enum": ["emailpass"]},
+    }
 
 
 # The validator schemathesis itself judges with (jsonschema-rs, ECMA-262 regular expressions): what it calls
@@ -162,41 +175,60 @@ def test_openapi_json_is_served_with_an_etag(client):
     assert again.status_code == 304
 
 
-@pytest.mark.slow
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
-    """Every check schemathesis has, every phase, against gunicorn with a bearer token for the admin routes."""
-    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD)) as server:
-        token = server.login(EMAIL, PASSWORD)
-        result = subprocess.run(
-            [
-                str(BIN / "schemathesis"),
-                "--config-file",
-                str(ROOT / "tests" / "schemathesis.toml"),
-                "run",
-                f"{server.base_url}/openapi.json",
-                "--checks",
-                "all",
-                "--max-examples",
-                str(SCHEMATHESIS_EXAMPLES),
-                "--seed",
-                str(SCHEMATHESIS_SEED),
-                "--workers",
-                "1",
-                "--request-timeout",
-                "10",
-                "--header",
-                f"Authorization: Bearer {token}",
-                "--no-color",
-            ],
-            cwd=tmp_path,  # schemathesis keeps a crash cache in its working directory
-            capture_output=True,
-            text=True,
-            timeout=SCHEMATHESIS_TIMEOUT,
-        )
-        server_log = server.stderr()
+def run_schemathesis(server, token: str, cwd: Path, *selection: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Every check schemathesis has, every phase, with ``token`` as bearer; the result and how many cases it made."""
+    result = subprocess.run(
+        [
+            str(BIN / "schemathesis"),
+            "--config-file",
+            str(ROOT / "tests" / "schemathesis.toml"),
+            "run",
+            f"{server.base_url}/openapi.json",
+            *selection,
+            "--checks",
+            "all",
+            "--max-examples",
+            str(SCHEMATHESIS_EXAMPLES),
+            "--seed",
+            str(SCHEMATHESIS_SEED),
+            "--workers",
+            "1",
+            "--request-timeout",
+            "10",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--no-color",
+        ],
+        cwd=cwd,  # schemathesis keeps a crash cache in its working directory
+        capture_output=True,
+        text=True,
+        timeout=SCHEMATHESIS_TIMEOUT,
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     generated = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
     assert generated is not None, result.stdout[-2000:]
     print(f"schemathesis: {generated.group(1)} test cases generated, {generated.group(2)} passed")
-    assert int(generated.group(1)) >= 500
+    return result, int(generated.group(1))
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
+    """Every operation, against gunicorn with a user's bearer token (the admin routes open, the store's refuse it)."""
+    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD)) as server:
+        _, generated = run_schemathesis(server, server.login(EMAIL, PASSWORD), tmp_path)
+        server_log = server.stderr()
+    assert generated >= 500
+    assert "Traceback" not in server_log
+
+
+@pytest.mark.slow
+def test_schemathesis_on_the_store_routes_with_a_customers_token(tmp_path: Path):
+    """The store operations again, with a customer's token, so that they open and their bodies are fuzzed."""
+    create = ("customers", "create", "--email", CUSTOMER_EMAIL, "--password", PASSWORD)
+    with live_server(tmp_path / "live", commands=[create]) as server:
+        login = server.post("/auth/customer/emailpass", json_body={"email": CUSTOMER_EMAIL, "password": PASSWORD})
+        assert login.status == 200, login.body
+        _, generated = run_schemathesis(server, login.json()["token"], tmp_path, "--include-tag", "store")
+        server_log = server.stderr()
+    assert generated >= 100
     assert "Traceback" not in server_log

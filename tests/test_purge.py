@@ -56,7 +56,9 @@ def test_ended_sessions_go_and_live_ones_stay(app):
             db.session.add(
                 BrowserSession(
                     id_hash=digest(name),
-                    user_id=user.id,
+                    actor_type="user",
+                    actor_id=user.id,
+                    auth_provider="emailpass",
                     auth_identity_id=identity_of(user.email),
                     last_seen_at=last_seen,
                     expires_at=expires,

@@ -91,14 +91,18 @@ def joserfc_key(issuer: Issuer) -> Any:
 
 
 def test_access_token_payload_is_medusas(rsa: Issuer):
+    """Medusa 2.21's payload (generateJwtTokenForAuthIdentity), with this service's jti."""
     token = rsa.tokens.issue_auth_token("authid_7", "user_7", {"first_name": "Ada"})
     claims = claims_of(token)
     assert set(claims) == {
         "actor_id",
         "actor_type",
         "auth_identity_id",
+        "auth_provider",
         "app_metadata",
         "user_metadata",
+        "mfa_enabled",
+        "mfa_challenge_completed_at",
         "iat",
         "exp",
         "jti",
@@ -106,10 +110,42 @@ def test_access_token_payload_is_medusas(rsa: Issuer):
     assert claims["actor_id"] == "user_7"
     assert claims["actor_type"] == "user"
     assert claims["auth_identity_id"] == "authid_7"
+    assert claims["auth_provider"] == "emailpass"
     assert claims["app_metadata"] == {"user_id": "user_7"}
     assert claims["user_metadata"] == {"first_name": "Ada"}
+    assert claims["mfa_enabled"] is False
+    assert claims["mfa_challenge_completed_at"] is None
     assert claims["iat"] == NOW
     assert isinstance(claims["jti"], str) and claims["jti"]
+
+
+def test_a_customer_token_carries_its_actor_type_and_only_its_own_link(rsa: Issuer):
+    token = rsa.tokens.issue_auth_token("authid_7", "cus_7", {}, actor_type="customer")
+    claims = claims_of(token)
+    assert (claims["actor_type"], claims["actor_id"], claims["app_metadata"]) == (
+        "customer",
+        "cus_7",
+        {"customer_id": "cus_7"},
+    )
+    assert rsa.tokens.verify(token, ACCESS)["actor_id"] == "cus_7"
+
+
+def test_an_actor_type_the_tokens_do_not_know_is_neither_issued_nor_accepted(rsa: Issuer):
+    with pytest.raises(ValueError):
+        rsa.tokens.issue_auth_token("authid_7", "man_7", {}, actor_type="manager")
+    crafted = rsa.craft(rsa.claims(actor_type="manager", actor_id="man_7", app_metadata={"manager_id": "man_7"}))
+    assert rsa.refuses(crafted, ACCESS)
+    assert rsa.tokens.verify(rsa.craft(rsa.claims(actor_type="customer")), ACCESS)  # the control: a known type
+    for odd in (["user"], {"user": 1}, None, 7, "User"):
+        assert rsa.refuses(rsa.craft(rsa.claims(actor_type=odd)), ACCESS), odd
+
+
+def test_tokens_built_with_more_actor_types_accept_them(rsa_pem: str):
+    issuer = make_issuer({"JWT_SECRET_KEY": rsa_pem}, None)
+    managers = Tokens(issuer.tokens.keys, issuer.tokens.options, {"user", "customer", "manager"})
+    token = managers.issue_auth_token("authid_7", "man_7", {}, actor_type="manager")
+    assert managers.verify(token, ACCESS)["actor_type"] == "manager"
+    assert issuer.refuses(token, ACCESS)  # the same key, but tokens that know only Medusa's two types
 
 
 @pytest.mark.parametrize(("expires_in", "seconds"), [("1d", 86400), ("12h", 43200), ("30m", 1800), ("900", 900)])

@@ -109,6 +109,18 @@ def test_path_prefixes_guard_routes_added_later_and_put_the_claims_on_g(jwks_ser
     assert client.get("/apiary").status_code == 404
 
 
+def test_a_customers_token_opens_only_a_verifier_that_names_customers(jwks_server, signer):
+    customer = signer.token(actor_type="customer", actor_id="cus_01", app_metadata={"customer_id": "cus_01"})
+    admins, shop = Flask("admins"), Flask("shop")
+    for app, actor_types in ((admins, ("user",)), (shop, ("customer",))):
+        app.config.update(JWKS_URL=jwks_server.url, JWT_PROTECTED_PATHS="/api")
+        JWTVerifier(app, actor_types=actor_types)
+        app.add_url_rule("/api/me", "me", lambda: {"actor_id": g.auth_context["actor_id"]})
+    assert_refused(admins.test_client().get("/api/me", headers=bearer(customer)))
+    assert shop.test_client().get("/api/me", headers=bearer(customer)).get_json() == {"actor_id": "cus_01"}
+    assert_refused(shop.test_client().get("/api/me", headers=bearer(signer.token())))  # a user's
+
+
 def test_the_jwks_url_defaults_to_the_one_under_medusa_backend_url(jwks_server, signer):
     app = create_orders_app({"MEDUSA_BACKEND_URL": jwks_server.base_url + "/"})
     assert app.test_client().get("/orders", headers=bearer(signer.token())).status_code == 200

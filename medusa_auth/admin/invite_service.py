@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
-from .. import mail
+from .. import actors, mail
 from ..auth.identity_service import (
     PROVIDER,
     add_identity,
@@ -217,7 +217,8 @@ def _create_user(invite: Invite, identity: AuthIdentity, first_name: str | None,
     db.session.add(user)
     try:
         db.session.flush()
-        identity.app_metadata = {**(identity.app_metadata or {}), "user_id": user.id}
+        # Beside any other actor of the identity: a customer may become an admin (Medusa issue 12521).
+        actors.link(identity, actors.USER, user.id)
         db.session.commit()
     except IntegrityError:  # a user or identity with this email appeared meanwhile
         db.session.rollback()

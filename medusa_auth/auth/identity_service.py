@@ -1,4 +1,4 @@
-"""Emailpass identities: register, log in, refresh, and create users with a password."""
+"""Emailpass identities: register, log in and refresh as any actor type, and create users with a password."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import IntegrityError
 
 from .. import clock, sessions
+from ..actors import USER, actor_id_of, actor_key, find_actor, linked_actors
 from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
-from ..models import AuthIdentity, BrowserSession, PasswordReset, ProviderIdentity, User, normalize_email
+from ..models import AuthIdentity, PasswordReset, ProviderIdentity, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
 from . import throttle
@@ -27,10 +28,21 @@ def find_provider_identity(email: str) -> ProviderIdentity | None:
     ).scalar_one_or_none()
 
 
-def token_for(identity: AuthIdentity, user_metadata: dict[str, Any] | None = None) -> str:
-    """Medusa's token for an auth identity, read from what the database holds now."""
-    valid_from = identity.tokens_valid_from or 0
-    return medusa_auth().tokens.issue_auth_token(identity.id, identity.user_id, user_metadata or {}, valid_from)
+def token_for(
+    identity: AuthIdentity,
+    user_metadata: dict[str, Any] | None = None,
+    actor_type: str = USER,
+    auth_provider: str = PROVIDER,
+) -> str:
+    """Medusa's token for an auth identity as ``actor_type``, read from what the database holds now."""
+    return medusa_auth().tokens.issue_auth_token(
+        identity.id,
+        actor_id_of(identity, actor_type),
+        user_metadata or {},
+        identity.tokens_valid_from or 0,
+        actor_type=actor_type,
+        auth_provider=auth_provider,
+    )
 
 
 def current_identity(claims: dict[str, Any]) -> AuthIdentity:
@@ -63,10 +75,7 @@ def end_earlier_access(identity: AuthIdentity) -> int:
     """
     identity.tokens_valid_from = max(identity.tokens_valid_from or 0, clock.now() + 1)
     db.session.execute(db.delete(PasswordReset).where(PasswordReset.auth_identity_id == identity.id))
-    ended = BrowserSession.auth_identity_id == identity.id
-    if identity.user_id:
-        ended = ended | (BrowserSession.user_id == identity.user_id)
-    return int(getattr(db.session.execute(db.delete(BrowserSession).where(ended)), "rowcount", 0) or 0)
+    return sessions.end_all_for(identity.id, linked_actors(identity))
 
 
 def replace_password(provider: ProviderIdentity, password_hash: str) -> int:
@@ -75,13 +84,17 @@ def replace_password(provider: ProviderIdentity, password_hash: str) -> int:
     return end_earlier_access(provider.auth_identity)
 
 
-def authenticate(email: str, password: str) -> str:
-    """A token for the right email and password; one generic 401 for anything else, in equal time."""
-    provider = check_credentials(email, password)
-    return token_for(provider.auth_identity, provider.user_metadata)
+def authenticate(email: str, password: str, actor_type: str = USER) -> str:
+    """A token as ``actor_type`` for the right email and password; one generic 401 for anything else, in equal time.
+
+    An identity not (yet) linked to an actor of that type gets a registration token (``actor_id: ""``),
+    with which it can create one: how an admin becomes a shopper with the same email and password.
+    """
+    provider = check_credentials(email, password, actor_type)
+    return token_for(provider.auth_identity, provider.user_metadata, actor_type)
 
 
-def check_credentials(email: str, password: str) -> ProviderIdentity:
+def check_credentials(email: str, password: str, actor_type: str = USER) -> ProviderIdentity:
     """The emailpass identity for the right email and password; one generic 401 for anything else."""
     throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
     passwords = medusa_auth().passwords
@@ -97,7 +110,11 @@ def check_credentials(email: str, password: str) -> ProviderIdentity:
         db.session.commit()
     identity = provider.auth_identity
     security_event(
-        "login_succeeded", auth_identity_id=identity.id, user_id=identity.user_id, client=throttle.client_address()
+        "login_succeeded",
+        auth_identity_id=identity.id,
+        actor_type=actor_type,
+        actor_id=actor_id_of(identity, actor_type) or "",
+        client=throttle.client_address(),
     )
     return provider
 
@@ -108,12 +125,16 @@ def _login_failed(reason: str, **ids: str) -> NoReturn:
     raise unauthorized(INVALID_CREDENTIALS)
 
 
-def register(email: str, password: str) -> str:
-    """A new emailpass identity and its registration token (no user yet, as in Medusa)."""
+def register(email: str, password: str, actor_type: str = USER) -> str:
+    """A new emailpass identity and its registration token as ``actor_type`` (no actor yet, as in Medusa).
+
+    An email that already has an identity is refused, whatever actors it has: its owner signs in as
+    the other actor type instead (``authenticate``), which proves the password.
+    """
     throttle.check_registration()
     identity = create_identity(email, password)
-    security_event("identity_registered", auth_identity_id=identity.id)
-    return token_for(identity)
+    security_event("identity_registered", auth_identity_id=identity.id, actor_type=actor_type)
+    return token_for(identity, actor_type=actor_type)
 
 
 def check_new_password(password: str) -> None:
@@ -121,19 +142,19 @@ def check_new_password(password: str) -> None:
         raise invalid_data(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def new_identity(email: str, password: str, user_id: str | None = None) -> AuthIdentity:
-    """An emailpass identity added to the session, not yet committed (the caller's transaction)."""
+def new_identity(email: str, password: str, actors: dict[str, str] | None = None) -> AuthIdentity:
+    """An emailpass identity linked to ``actors`` (type -> id), added to the session, not yet committed."""
     if not is_email(email):
         raise invalid_data("email must be a valid email address")
     check_new_password(password)
     if find_provider_identity(email) is not None:
         raise unauthorized(IDENTITY_EXISTS)
-    return add_identity(email, medusa_auth().passwords.hash(password), user_id)
+    return add_identity(email, medusa_auth().passwords.hash(password), actors)
 
 
-def add_identity(email: str, password_hash: str, user_id: str | None = None) -> AuthIdentity:
+def add_identity(email: str, password_hash: str, actors: dict[str, str] | None = None) -> AuthIdentity:
     """An emailpass identity with a hashed password, added to the session (checks are the caller's)."""
-    identity = AuthIdentity(app_metadata={"user_id": user_id} if user_id else {})
+    identity = AuthIdentity(app_metadata={actor_key(t): actor_id for t, actor_id in (actors or {}).items()})
     identity.provider_identities.append(
         ProviderIdentity(provider=PROVIDER, entity_id=normalize_email(email), password_hash=password_hash)
     )
@@ -141,8 +162,8 @@ def add_identity(email: str, password_hash: str, user_id: str | None = None) -> 
     return identity
 
 
-def create_identity(email: str, password: str, user_id: str | None = None) -> AuthIdentity:
-    identity = new_identity(email, password, user_id)
+def create_identity(email: str, password: str, actors: dict[str, str] | None = None) -> AuthIdentity:
+    identity = new_identity(email, password, actors)
     try:
         db.session.commit()
     except IntegrityError:  # the same email registered concurrently
@@ -152,8 +173,14 @@ def create_identity(email: str, password: str, user_id: str | None = None) -> Au
 
 
 def refresh(auth_context: dict[str, Any]) -> str:
-    """A fresh token for the bearer's auth identity, re-read so a newly linked user shows up."""
-    return token_for(current_identity(auth_context), auth_context.get("user_metadata") or {})
+    """A fresh token for the bearer's auth identity and actor type, re-read so a newly linked actor shows up."""
+    identity = current_identity(auth_context)
+    actor_type = auth_context["actor_type"]
+    provider = auth_context.get("auth_provider") or PROVIDER  # tokens from before 2.21's claim: emailpass
+    if not isinstance(provider, str) or not medusa_auth().actors.allows(actor_type, provider):
+        security_event("token_refused", reason="provider not allowed for the actor type", auth_identity_id=identity.id)
+        raise unauthorized()
+    return token_for(identity, auth_context.get("user_metadata") or {}, actor_type, provider)
 
 
 def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
@@ -165,7 +192,7 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
     db.session.add(user)
     db.session.flush()
     try:
-        create_identity(email, password, user_id=user.id)
+        create_identity(email, password, {USER: user.id})
     except ApiError:
         db.session.rollback()  # the flushed user holds a write lock (SQLite) until the transaction ends
         raise
@@ -174,8 +201,10 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
 
 
 def start_session_for(claims: dict[str, Any]) -> None:
-    """A browser session for the user an access token names, if that user still exists."""
-    current_identity(claims)
-    if db.session.get(User, claims["actor_id"]) is None:
+    """A browser session for the actor a token names, if that actor still exists and is still the identity's."""
+    identity = current_identity(claims)
+    actor_type, actor_id = claims["actor_type"], claims["actor_id"]
+    if actor_id and (actor_id_of(identity, actor_type) != actor_id or find_actor(actor_type, actor_id) is None):
         raise unauthorized()
-    sessions.start(claims["actor_id"], claims["auth_identity_id"])
+    provider = claims.get("auth_provider")
+    sessions.start(actor_type, actor_id, identity.id, provider if isinstance(provider, str) else PROVIDER)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
+from ..actors import USER, link
 from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
@@ -31,7 +32,6 @@ from .identity_service import current_identity
 
 log = logging.getLogger(__name__)
 
-USER = "user"
 MAX_CALLBACK_URL_LENGTH = 2048
 MAX_QUERY_VALUE_LENGTH = 4096
 STATE_MISSING = "The sign-in state is missing"
@@ -40,6 +40,7 @@ STATE_ELSEWHERE = "The sign-in state belongs to another sign-in"
 CODE_MISSING = "The authorization code is missing"
 ANOTHER_ISSUER = "The answer comes from another issuer than the provider's"
 ALREADY_A_USER = "Request already authenticated as a user."
+NO_CREDENTIALS = "This provider signs people in itself: it has no registration or password here"
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def _link_user(identity: AuthIdentity, email: str, profile: Mapping[str, Any]) -
         )
         db.session.add(user)
         db.session.flush()
-    identity.app_metadata = {**(identity.app_metadata or {}), "user_id": user.id}
+    link(identity, USER, user.id)
     db.session.commit()
     security_event("user_created" if created else "user_linked", user_id=user.id, auth_identity_id=identity.id)
     return user
@@ -226,8 +227,9 @@ def _client(actor_type: str, provider_id: str) -> ProviderClient:
 
 
 def _allowed(actor_type: str, provider_id: str) -> bool:
-    """Whether ``actor_type`` may use this provider (until actor types arrive: users, every configured one)."""
-    return actor_type == USER and provider_id in medusa_auth().redirect_providers
+    """Whether ``actor_type`` may sign in with this redirect provider (AUTH_PROVIDERS and AUTH_METHODS_PER_ACTOR)."""
+    extension = medusa_auth()
+    return provider_id in extension.redirect_providers and extension.actors.allows(actor_type, provider_id)
 
 
 def _query_values(query: Mapping[str, Any]) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""Password reset: a 15-minute, single-use token mailed as a link; using it ends every session."""
+"""Password reset: a 15-minute, single-use token mailed as a link; using it ends every session.
+
+The link depends on the actor type asking: a user's goes to this service's page, a customer's to the
+storefront (``STOREFRONT_URL/reset-password?token=...&email=...``, Medusa's convention). The password
+is the identity's, so a reset from either side changes it for both.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import logging
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.exc import IntegrityError
 
 from .. import background, mail
+from ..actors import CUSTOMER, USER, linked_actors
 from ..clock import now_datetime
 from ..database import db
 from ..errors import unauthorized
@@ -25,10 +32,11 @@ from .identity_service import check_new_password, find_provider_identity, replac
 log = logging.getLogger(__name__)
 RESET_LIFETIME_SECONDS = RESET_TOKEN_SECONDS  # the one place: keys/config.py (a retired key verifies that long)
 RESET_PAGE = "/app/reset-password/confirm"
+STOREFRONT_RESET_PAGE = "/reset-password"
 LINK_NOT_VALID = "This reset link has expired, was already used, or was replaced by a newer one"
 
 
-def request_reset(identifier: str) -> None:
+def request_reset(identifier: str, actor_type: str = USER) -> None:
     """Take a reset request; the caller answers the same whether or not the identity exists.
 
     The request path does the same work for every identifier (the throttle's charges and a queued
@@ -37,19 +45,31 @@ def request_reset(identifier: str) -> None:
     """
     if not throttle.check_reset(identifier):  # too many requests from this address or for this account: no mail
         return
-    if not background.run_in_background(partial(_mail_reset_link, identifier)):
+    if not background.run_in_background(partial(_mail_reset_link, identifier, actor_type)):
         security_event("reset_dropped", reason="background queue full")
 
 
-def _mail_reset_link(identifier: str) -> None:
-    """Mail a reset link if the identity exists (a background job)."""
+def _mail_reset_link(identifier: str, actor_type: str) -> None:
+    """Mail a reset link if the identity exists and may sign in as ``actor_type`` (a background job).
+
+    An identity that is some actor but not this one gets nothing: a shopper does not get an admin's
+    reset page, nor an admin a storefront's. One with no actor at all yet (registered, not created)
+    gets the link of whichever side asked.
+    """
     provider = find_provider_identity(identifier)
     if provider is None:
-        security_event("reset_requested", known=False)
+        security_event("reset_requested", known=False, actor_type=actor_type)
+        return
+    actors = linked_actors(provider.auth_identity)
+    if actors and actor_type not in actors:
+        security_event("reset_requested", known=True, actor_type=actor_type, mailed=False, reason="no such actor")
+        return
+    if not _has_reset_page(actor_type):
+        log.error("a %s's reset link was not mailed: no page takes it (customers': set STOREFRONT_URL)", actor_type)
         return
     issued = medusa_auth().tokens.issue(
         TokenKind.RESET,
-        {"entity_id": provider.entity_id, "actor_type": "user", "purpose": "reset"},
+        {"entity_id": provider.entity_id, "provider": "emailpass", "actor_type": actor_type, "purpose": "reset"},
         RESET_LIFETIME_SECONDS,
     )
     # The newest request wins: its jti replaces whatever reset was pending for this identity.
@@ -66,26 +86,38 @@ def _mail_reset_link(identifier: str) -> None:
     except IntegrityError:  # a concurrent request for the same identity got there first; its link stands
         db.session.rollback()
         return
-    security_event("reset_requested", known=True, auth_identity_id=provider.auth_identity_id)
-    message = reset_mail(provider.entity_id, issued.token)
+    security_event("reset_requested", known=True, actor_type=actor_type, auth_identity_id=provider.auth_identity_id)
+    message = reset_mail(provider.entity_id, reset_link(actor_type, provider.entity_id, issued.token))
     try:
         mail.send(message)  # already off the request path: this job's end means the mail went (or failed)
     except mail.MailNotSent as error:
         log.error("mail not sent: subject=%r: %s", message.subject, error)
 
 
-def reset_mail(email: str, token: str) -> mail.Mail:
-    link = mail.link(RESET_PAGE, token)
+def _has_reset_page(actor_type: str) -> bool:
+    """Whether some page takes ``actor_type``'s reset links (an operator's own actor types have none here)."""
+    return actor_type == USER or (actor_type == CUSTOMER and medusa_auth().settings.storefront_url is not None)
+
+
+def reset_link(actor_type: str, email: str, token: str) -> str:
+    """A user's link to this service's page; a customer's to the storefront's, with the email (Medusa's convention)."""
+    if actor_type == USER:
+        return mail.link(RESET_PAGE, token)
+    storefront = medusa_auth().settings.storefront_url
+    return f"{storefront}{STOREFRONT_RESET_PAGE}?{urlencode({'token': token, 'email': email})}"
+
+
+def reset_mail(email: str, link: str) -> mail.Mail:
     return mail.from_templates(email, "Reset your password", "reset", link=link, minutes=RESET_LIFETIME_SECONDS // 60)
 
 
-def verify_reset_token(token: str) -> Claims:
-    """The claims of a reset token that is still pending (not used, not replaced); 401 otherwise."""
+def verify_reset_token(token: str, actor_type: str = USER) -> Claims:
+    """The claims of ``actor_type``'s reset token that is still pending (not used, not replaced); 401 otherwise."""
     try:
         claims = medusa_auth().tokens.verify(token, {TokenKind.RESET})
     except InvalidToken:
         raise unauthorized(LINK_NOT_VALID) from None
-    if _pending_reset(claims) is None:
+    if claims.get("actor_type") != actor_type or _pending_reset(claims) is None:
         raise unauthorized(LINK_NOT_VALID)
     return claims
 

@@ -1,4 +1,9 @@
-"""/auth routes: parse, call one service function, answer."""
+"""/auth routes: parse, call one service function, answer.
+
+The sign-in routes are Medusa's generic ``/auth/{actor_type}/{provider}...``; the guard has already
+refused (401) any actor type and provider pair that ``AUTH_METHODS_PER_ACTOR`` does not allow, and
+checked the reset token of ``.../update`` against the path's actor type.
+"""
 
 from typing import Any
 
@@ -7,37 +12,83 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from .. import sessions
+from ..actors import USER
+from ..errors import unauthorized
 from ..extension import medusa_auth
-from ..guard import verify_bearer
+from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
 from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
+from ..security_log import security_event
+from ..settings import RESERVED_ACTOR_TYPES
 from ..tokens import TokenKind
 from . import identity_service, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-class RedirectProviderConverter(BaseConverter):
-    """A redirect provider's id in a path: one segment, never emailpass (whose routes are its own)."""
+class ActorTypeConverter(BaseConverter):
+    """An actor type: one path segment, never a name another /auth route uses (GET /auth/token/refresh stays a 405)."""
 
-    regex = r"(?!emailpass$)[^/]+"
+    # "(?![^/])": the segment ends there; werkzeug matches a rule's last segments as one string, so "$" would not.
+    regex = rf"(?!(?:{'|'.join(sorted(RESERVED_ACTOR_TYPES))})(?![^/]))[^/]+"
+
+
+class ProviderConverter(BaseConverter):
+    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405)."""
+
+    regex = r"(?!providers(?![^/]))[^/]+"
 
 
 @bp.record_once
 def _register_converters(state: BlueprintSetupState) -> None:
-    # Recorded before the routes are, so the converter exists when their rules are added.
-    state.app.url_map.converters["redirect_provider"] = RedirectProviderConverter
+    # Recorded before the routes below are, so the converters exist when their rules are added.
+    state.app.url_map.converters["actor_type"] = ActorTypeConverter
+    state.app.url_map.converters["provider"] = ProviderConverter
 
 
-@bp.post("/user/emailpass")
-def login() -> dict[str, str]:
-    """Email and password in, an access token (or a registration token for an unlinked identity) out."""
-    return {"token": identity_service.authenticate(*credentials(json_object()))}
+@bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
+def login(actor_type: str, provider: str) -> dict[str, str]:
+    """Credentials in, a token for ``actor_type`` out; a redirect provider answers ``{location}`` instead.
+
+    Email and password give an access token, or a registration token if the identity has no actor of that
+    type yet. A redirect provider (Google, GitHub, OpenID Connect) answers its authorize URL, to return
+    to the optional ``callback_url`` (the provider's default, or one AUTH_CALLBACK_URLS lists).
+    """
+    if redirect_sign_in.is_redirect_provider(provider):
+        body = _optional_json_object() if request.method == "POST" else {}
+        callback_url = body.get("callback_url", request.args.get("callback_url"))
+        return {"location": redirect_sign_in.start(actor_type, provider, callback_url)}
+    return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
 
 
-@bp.post("/user/emailpass/register")
-def register() -> dict[str, str]:
-    """A new emailpass identity; its registration token is used to accept an invite."""
-    return {"token": identity_service.register(*credentials(json_object()))}
+@bp.route("/<actor_type:actor_type>/<provider:provider>/callback", methods=["GET", "POST"])
+def callback(actor_type: str, provider: str) -> dict[str, str]:
+    """The provider sent the person back with ``code`` and ``state``: the token of the identity they signed in as."""
+    parameters: dict[str, Any] = dict(request.args)
+    if request.method == "POST":
+        parameters.update(request.form if request.form else _optional_json_object())
+    signed_in = redirect_sign_in.finish(actor_type, provider, parameters)
+    token = identity_service.token_for(signed_in.identity, signed_in.user_metadata, actor_type, provider)
+    return {"token": token}
+
+
+@bp.post("/<provider:provider>/user")
+def provision_user(provider: str) -> dict[str, Any]:
+    """The admin for a first sign-in through ``provider`` (bearer: its registration token), linked by verified email."""
+    claims = verify_bearer(medusa_auth().tokens, {TokenKind.REGISTRATION}, USER)
+    return {"user": redirect_sign_in.provision_user(provider, claims).to_dict()}
+
+
+@bp.post("/<actor_type:actor_type>/<provider:provider>/register")
+def register(actor_type: str, provider: str) -> dict[str, str]:
+    """A new emailpass identity; its registration token creates the actor (a customer, or a user by invite)."""
+    _credentials_only(provider)
+    return {"token": identity_service.register(*credentials(json_object()), actor_type=actor_type)}
+
+
+@bp.get("/<actor_type:actor_type>/providers")
+def list_providers(actor_type: str) -> dict[str, Any]:
+    """The providers ``actor_type`` may sign in with, and each one's flow (credentials or redirect)."""
+    return {"providers": [p.to_dict() for p in medusa_auth().actors.providers_for(actor_type)]}
 
 
 @bp.post("/token/refresh")
@@ -48,8 +99,10 @@ def refresh() -> dict[str, str]:
 
 @bp.post("/session")
 def create_session() -> dict[str, Any]:
-    """Medusa's cookie session: an access token in, a session cookie out."""
-    claims = verify_bearer(medusa_auth().tokens, {TokenKind.ACCESS})
+    """Medusa's cookie session: a token in, a session cookie out (an actor's, or a registration one where useful)."""
+    claims = verify_bearer(medusa_auth().tokens, ACCESS_OR_REGISTRATION)
+    if not session_may_hold(claims):
+        raise unauthorized()
     identity_service.start_session_for(claims)
     return {"user": claims}
 
@@ -61,45 +114,31 @@ def delete_session() -> dict[str, bool]:
     return {"success": True}
 
 
-@bp.post("/user/emailpass/reset-password")
-def request_password_reset() -> tuple[str, int]:
+@bp.post("/<actor_type:actor_type>/<provider:provider>/reset-password")
+def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
     """Mail a reset link if the identifier is known; 201 either way, so nobody learns who has an account."""
-    reset.request_reset(email_field(json_object(), "identifier"))
+    _credentials_only(provider)
+    reset.request_reset(email_field(json_object(), "identifier"), actor_type)
     return "", 201
 
 
-@bp.post("/user/emailpass/update")
-def update_password() -> dict[str, bool]:
+@bp.post("/<actor_type:actor_type>/<provider:provider>/update")
+def update_password(actor_type: str, provider: str) -> dict[str, bool]:
     """Set a new password with the reset token (the bearer, checked by the guard); the token works once."""
+    _credentials_only(provider)
     password = string_field(json_object(), "password", max_length=MAX_PASSWORD_LENGTH)
     assert password is not None
+    if g.auth_context.get("provider", provider) != provider:
+        security_event("token_refused", reason="reset token of another provider")
+        raise unauthorized()
     reset.update_password(g.auth_context, password)
     return {"success": True}
 
 
-@bp.route("/user/<redirect_provider:provider>", methods=["GET", "POST"])
-def start_redirect_sign_in(provider: str) -> dict[str, str]:
-    """A redirect provider's sign-in: ``{location}``, the provider's authorize URL (optional ``callback_url``)."""
-    body = _optional_json_object() if request.method == "POST" else {}
-    callback_url = body.get("callback_url", request.args.get("callback_url"))
-    return {"location": redirect_sign_in.start("user", provider, callback_url)}
-
-
-@bp.route("/user/<redirect_provider:provider>/callback", methods=["GET", "POST"])
-def finish_redirect_sign_in(provider: str) -> dict[str, str]:
-    """The provider sent the person back with ``code`` and ``state``: the token of the identity they signed in as."""
-    parameters: dict[str, Any] = dict(request.args)
-    if request.method == "POST":
-        parameters.update(request.form if request.form else _optional_json_object())
-    signed_in = redirect_sign_in.finish("user", provider, parameters)
-    return {"token": identity_service.token_for(signed_in.identity, signed_in.user_metadata)}
-
-
-@bp.post("/<redirect_provider:provider>/user")
-def provision_user(provider: str) -> dict[str, Any]:
-    """The admin for a first sign-in through ``provider`` (bearer: its registration token), linked by verified email."""
-    claims = verify_bearer(medusa_auth().tokens, {TokenKind.REGISTRATION})
-    return {"user": redirect_sign_in.provision_user(provider, claims).to_dict()}
+def _credentials_only(provider: str) -> None:
+    """Registering and passwords are emailpass's: a redirect provider keeps its people's credentials itself."""
+    if redirect_sign_in.is_redirect_provider(provider):
+        raise unauthorized(redirect_sign_in.NO_CREDENTIALS)
 
 
 def _optional_json_object() -> dict[str, Any]:

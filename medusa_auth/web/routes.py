@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from .. import sessions
+from ..actors import USER
 from ..admin import invite_service
 from ..auth import identity_service, redirect_sign_in, reset
 from ..errors import ApiError
@@ -22,7 +23,6 @@ from .navigation import HOME, safe_next
 
 bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
 
-USER = "user"
 _PENDING_SIGN_IN = "redirect_sign_in"  # in Flask's cookie session: the started sign-in's state hash and next page
 
 
@@ -80,7 +80,7 @@ def login() -> Any:
             if user_id is None:
                 error = "This account has no user yet: open your invite link to finish setting it up."
             else:
-                sessions.start(user_id, provider.auth_identity_id)
+                sessions.start(USER, user_id, provider.auth_identity_id)
                 return redirect(next_path)
     status = 401 if error else 400 if form.errors else 200
     providers = [(client.id, client.settings.display_name) for client in redirect_sign_in.redirect_providers_for(USER)]
@@ -125,7 +125,7 @@ def provider_callback(provider: str) -> Any:
         return _message(
             "You are not signed in", f"{refused.message}.", link=_back_to_sign_in(), status=refused.status, alert=True
         )
-    sessions.start(user.id, signed_in.identity.id)
+    sessions.start(USER, user.id, signed_in.identity.id, provider)
     return redirect(safe_next(started.get("next")))
 
 
@@ -214,7 +214,7 @@ def invite() -> Any:
         else:
             provider = identity_service.find_provider_identity(user.email)
             assert provider is not None  # created or reclaimed with the user, in the same transaction
-            sessions.start(user.id, provider.auth_identity_id)
+            sessions.start(USER, user.id, provider.auth_identity_id)
             flash("Welcome! Your account is ready and you are signed in.")
             return redirect(url_for("web.account"))
     intro = f"You are invited as {pending.email}. Choose your name and a password."
