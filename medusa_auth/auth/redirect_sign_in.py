@@ -2,9 +2,10 @@
 
 ``start`` sends the person to the provider with a fresh state kept server-side; ``finish`` takes that
 state back once, exchanges the code and finds or creates the provider identity (``entity_id``: the
-provider's ``sub``, GitHub's numeric id; ``user_metadata``: the profile); ``provision_user`` gives a
-first-time identity its admin, linked only on the provider's *verified* email. Every refusal is a 401
-with a message that says what went wrong; a provider that cannot be reached is a 503.
+provider's ``sub``, GitHub's numeric id; ``user_metadata``: the profile) for any actor type that
+AUTH_METHODS_PER_ACTOR allows it; ``provision_user`` gives a first-time identity its admin, linked only
+on the provider's *verified* email (a customer is created by ``POST /store/customers``). Every refusal
+is a 401 with a message that says what went wrong; a provider that cannot be reached is a 503.
 
 An identity is found by (provider, entity_id) alone: a sign-in with one provider never lands in an
 identity another provider (or emailpass) holds, whatever the emails say.
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
-from ..actors import USER, link
+from ..actors import USER, actor_id_of, link
 from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
@@ -131,7 +132,7 @@ def finish(actor_type: str, provider_id: str, query: Mapping[str, Any]) -> Signe
         auth_identity_id=identity.id,
         provider=provider_id,
         actor_type=actor_type,
-        user_id=identity.user_id,
+        actor_id=actor_id_of(identity, actor_type) or "",
     )
     return SignedIn(identity, provider_id, profile.user_metadata())
 

@@ -33,9 +33,10 @@ class ActorTypeConverter(BaseConverter):
 
 
 class ProviderConverter(BaseConverter):
-    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405)."""
+    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405) nor
+    ``user`` (``/auth/{provider}/user`` provisions an admin; no provider may take the name)."""
 
-    regex = r"(?!providers(?![^/]))[^/]+"
+    regex = r"(?!(?:providers|user)(?![^/]))[^/]+"
 
 
 @bp.record_once
