@@ -11,14 +11,14 @@ a pair that is not allowed is refused the same way as one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from .database import db
 from .models import AuthIdentity, Customer, User
-from .settings import ConfigError
+from .settings import ConfigError, RedirectProvider
 
 USER = "user"
 CUSTOMER = "customer"
@@ -42,8 +42,6 @@ class Provider:
 
 
 EMAILPASS = Provider("emailpass", "emailpass", "Email/Password Authentication", "credentials")
-# The providers this service implements, by id; a new one is added here and in its module.
-PROVIDERS: Mapping[str, Provider] = MappingProxyType({EMAILPASS.id: EMAILPASS})
 
 
 @dataclass(frozen=True)
@@ -51,21 +49,29 @@ class Actors:
     """The actor types and the providers each may use, as configured (built once, read on every request)."""
 
     methods: Mapping[str, tuple[str, ...]]
+    # Every provider this service has, by id: emailpass and the redirect providers of AUTH_PROVIDERS.
+    providers: Mapping[str, Provider] = field(default_factory=lambda: MappingProxyType({EMAILPASS.id: EMAILPASS}))
 
     @classmethod
-    def from_settings(cls, methods: Mapping[str, tuple[str, ...]]) -> Actors:
+    def from_settings(
+        cls, methods: Mapping[str, tuple[str, ...]], redirect_providers: Iterable[RedirectProvider] = ()
+    ) -> Actors:
         """From ``Settings.auth_methods_per_actor``; ``ConfigError`` for a provider this service does not have."""
+        known = {EMAILPASS.id: EMAILPASS} | {
+            provider.id: Provider(provider.id, provider.identifier, provider.display_name, "redirect")
+            for provider in redirect_providers
+        }
         for actor_type, providers in methods.items():
-            if actor_type in PROVIDERS:
+            if actor_type in known:
                 raise ConfigError(f"AUTH_METHODS_PER_ACTOR: {actor_type!r} is a provider id, not an actor type")
-            unknown = [name for name in providers if name not in PROVIDERS]
+            unknown = [name for name in providers if name not in known]
             if unknown:
                 raise ConfigError(
                     f"AUTH_METHODS_PER_ACTOR: {actor_type}={','.join(providers)} names an unknown provider "
-                    f"{unknown[0]!r} (known: {', '.join(PROVIDERS)})"
+                    f"{unknown[0]!r} (known: {', '.join(known)}; a redirect provider must be in AUTH_PROVIDERS)"
                 )
         merged = {actor_type: () for actor_type in BUILT_IN_ACTOR_TYPES} | dict(methods)
-        return cls(MappingProxyType(merged))
+        return cls(MappingProxyType(merged), MappingProxyType(known))
 
     @property
     def types(self) -> frozenset[str]:
@@ -83,7 +89,7 @@ class Actors:
         return self.types | {provider for providers in self.methods.values() for provider in providers}
 
     def providers_for(self, actor_type: str) -> list[Provider]:
-        return [PROVIDERS[name] for name in self.methods.get(actor_type, ())]
+        return [self.providers[name] for name in self.methods.get(actor_type, ())]
 
 
 def actor_key(actor_type: str) -> str:

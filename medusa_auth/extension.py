@@ -22,6 +22,8 @@ from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
+from .providers.oauth import ProviderClient, build_client
+from .providers.state import StateStore, build_state_store
 from .settings import DEFAULT_AUTH_METHODS, ConfigError, Settings, check_server_settings
 from .throttle_store import build_limiter
 from .tokens import Tokens
@@ -44,6 +46,8 @@ class MedusaAuth:
     invite_tokens: Tokens  # invite tokens: the user module's options (INVITE_VALID_DURATION), the same keys
     passwords: Passwords
     throttle: FixedWindowRateLimiter  # login and reset counters, in Redis or the database
+    redirect_providers: dict[str, ProviderClient]  # AUTH_PROVIDERS' clients by id, in their order
+    sign_in_states: StateStore  # redirect sign-ins in flight, in Redis or the database
     sealer: KeySealer | None  # set when the managed key ring is in use
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
@@ -62,7 +66,7 @@ class MedusaAuth:
         hashing = settings.password_hashing
         self.passwords = Passwords(hashing.time_cost, hashing.memory_cost, hashing.parallelism)
         try:
-            self.actors = Actors.from_settings(settings.auth_methods_per_actor)
+            self.actors = Actors.from_settings(settings.auth_methods_per_actor, settings.redirect_providers.providers)
             check_server_settings(settings)
             self.jwt = get_jwt_config(self._jwt_environment(settings))
             self.keys, self.sealer = self._key_source(app, self.jwt)
@@ -78,11 +82,16 @@ class MedusaAuth:
             log.info("keys: %s", describe_key(self.jwt))
             if self.actors.providers_for(CUSTOMER) and settings.storefront_url is None and settings.app_env != "test":
                 log.warning("STOREFRONT_URL is not set: customers' password-reset links cannot be mailed")
+            unused = [p.id for p in settings.redirect_providers.providers if p.id not in self.actors.path_segments()]
+            if unused:
+                log.warning("AUTH_PROVIDERS: %s allowed for no actor type (AUTH_METHODS_PER_ACTOR)", ", ".join(unused))
         options = self.jwt.http if self.jwt is not None else _UNCONFIGURED
         self.tokens = Tokens(self.keys, options, self.actors.types)
         invite_options = self.jwt.user_module if self.jwt is not None else options
         self.invite_tokens = Tokens(self.keys, invite_options, self.actors.types)
         self.throttle = build_limiter(settings.throttle)
+        self.redirect_providers = {p.id: build_client(p) for p in settings.redirect_providers.providers}
+        self.sign_in_states = build_state_store(settings.throttle)
 
     @property
     def backend_url(self) -> str:

@@ -273,3 +273,18 @@ class TableRowCount(db.Model):  # type: ignore[name-defined]
 
     table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
     row_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class OAuthState(db.Model):  # type: ignore[name-defined]
+    """A sign-in sent to a redirect provider and not yet back: found by the SHA-256 of its ``state``, used once."""
+
+    __tablename__ = "oauth_state"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor_type: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(64))
+    callback_url: Mapped[str] = mapped_column(String(2048))
+    # PKCE's code_verifier: useless without the code the provider sends to the callback URL alone.
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    nonce: Mapped[str | None] = mapped_column(String(128))  # OpenID Connect only
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -22,7 +22,7 @@ from .clock import LEEWAY_SECONDS, now_datetime
 from .database import db
 from .extension import medusa_auth
 from .keys.ring import RETIRED, REVOKED
-from .models import BrowserSession, Invite, PasswordReset, RateLimitCounter, SigningKeyRecord
+from .models import BrowserSession, Invite, OAuthState, PasswordReset, RateLimitCounter, SigningKeyRecord
 
 BATCH = 5000
 
@@ -56,6 +56,11 @@ def _ended_throttle_windows(options: PurgeOptions) -> ColumnElement[bool]:
     return RateLimitCounter.expires_at <= options.now.timestamp()
 
 
+def _expired_sign_in_states(options: PurgeOptions) -> ColumnElement[bool]:
+    """Redirect sign-ins nobody came back from within 10 minutes (with Redis the table stays empty)."""
+    return OAuthState.expires_at <= options.now.timestamp()
+
+
 def _spent_keys(options: PurgeOptions) -> ColumnElement[bool] | None:
     """Revoked keys, and retired ones no longer published, once every token they signed has expired."""
     config = medusa_auth().jwt
@@ -79,6 +84,7 @@ STEPS: tuple[Step, ...] = (
     Step("browser sessions", BrowserSession, _ended_sessions),
     Step("password resets", PasswordReset, _expired_resets),
     Step("throttle counters", RateLimitCounter, _ended_throttle_windows),
+    Step("sign-in states", OAuthState, _expired_sign_in_states),
     Step("signing keys", SigningKeyRecord, _spent_keys, "no managed key ring"),
     Step("invites", Invite, _long_expired_invites, "kept: pass --expired-invites-days to delete long-expired ones"),
 )

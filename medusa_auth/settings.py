@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +62,12 @@ ENVIRONMENT_VARIABLES = (
     "RATELIMIT_KEY_PREFIX",
     "TRUSTED_PROXIES",
     "LOG_LEVEL",
+    "AUTH_PROVIDERS",
+    "AUTH_CALLBACK_URLS",
+    "GOOGLE_ISSUER",
+    "GITHUB_AUTHORIZE_URL",
+    "GITHUB_TOKEN_URL",
+    "GITHUB_API_URL",
 )
 # The variables ``get_jwt_config`` reads: the guide's, plus the key ring's and the JWKS's.
 JWT_VARIABLES = tuple(
@@ -111,6 +117,37 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TRUE = ("1", "true", "yes", "on")
 
+# The variables of one redirect provider whose id (upper-cased) is X: X_CLIENT_ID, X_CLIENT_SECRET, ...
+PROVIDER_VARIABLES = (
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "CLIENT_SECRET_FILE",
+    "CALLBACK_URL",
+    "DISPLAY_NAME",
+    "ISSUER",
+    "SCOPES",
+    "AUTHORIZE_URL",
+    "TOKEN_URL",
+    "API_URL",
+)
+_PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Path segments of other /auth routes and the actor types: a provider by that name would shadow them.
+RESERVED_PROVIDER_IDS = frozenset(
+    {"emailpass", "token", "session", "providers", "mfa", "verification", "user", "customer", "callback"}
+)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Built-in providers: their public endpoints, each overridable (tests point them at local servers).
+GOOGLE_ISSUER = "https://accounts.google.com"
+GITHUB_ENDPOINTS = {
+    "AUTHORIZE_URL": "https://github.com/login/oauth/authorize",
+    "TOKEN_URL": "https://github.com/login/oauth/access_token",
+    "API_URL": "https://api.github.com",
+}
+_DEFAULT_SCOPES = {"github": ("read:user", "user:email")}
+_OPENID_SCOPES = ("openid", "email", "profile")
+_DISPLAY_NAMES = {"google": "Google", "github": "GitHub"}
+_MAX_DISPLAY_NAME = 64
+
 
 @dataclass(frozen=True)
 class SessionSettings:
@@ -152,6 +189,38 @@ class ThrottleSettings:
 
 
 @dataclass(frozen=True)
+class RedirectProvider:
+    """One OAuth 2.0 / OpenID Connect provider people are sent to and come back from (SPEC §10)."""
+
+    id: str  # as in AUTH_PROVIDERS and the routes: "google", "github", "okta", ...
+    identifier: str  # Medusa's provider identifier: "google", "github", or "oidc" for any other
+    display_name: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    callback_url: str  # where the provider sends people back when a client names no callback_url
+    scopes: tuple[str, ...]
+    issuer: str | None  # OpenID Connect: endpoints from {issuer}/.well-known/openid-configuration
+    authorize_url: str | None  # GitHub: its endpoints, given (it has no discovery)
+    token_url: str | None
+    api_url: str | None
+
+    @property
+    def openid(self) -> bool:
+        return self.issuer is not None
+
+
+@dataclass(frozen=True)
+class RedirectProviders:
+    """The enabled redirect providers (AUTH_PROVIDERS, in order) and the callback URLs clients may ask for."""
+
+    providers: tuple[RedirectProvider, ...]
+    callback_urls: frozenset[str]  # AUTH_CALLBACK_URLS, compared exactly
+
+    def get(self, provider_id: str) -> RedirectProvider | None:
+        return next((provider for provider in self.providers if provider.id == provider_id), None)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its configuration, checked, as it was asked for."""
 
@@ -171,6 +240,7 @@ class Settings:
     throttle: ThrottleSettings
     max_content_length: int
     log_level: str
+    redirect_providers: RedirectProviders
     # The JWT and JWKS variables as asked for, the mapping ``get_jwt_config`` reads.
     jwt_environment: Mapping[str, str]
     # Further settings for Flask and its extensions (TESTING, SQLALCHEMY_ENGINE_OPTIONS, WTF_*, ...).
@@ -228,6 +298,10 @@ def layered_config(instance_path: str, test_config: Mapping[str, Any] | None) ->
         load_dotenv(find_dotenv(usecwd=True), override=False)
     names = [*ENVIRONMENT_VARIABLES, *(name for name in os.environ if name.startswith("MAIL_"))]
     layered.update({name: os.environ[name] for name in names if os.environ.get(name)})
+    # Each listed provider's own variables (OKTA_CLIENT_ID, ...): which names exist depends on the list.
+    listed = {**layered, **(test_config or {})}.get("AUTH_PROVIDERS")
+    provider_names = provider_variable_names(_provider_ids(listed))
+    layered.update({name: os.environ[name] for name in provider_names if os.environ.get(name)})
     if test_config is not None:
         layered.update(test_config)
     return dict(layered)
@@ -241,6 +315,7 @@ def load_settings(instance_path: str, test_config: Mapping[str, Any] | None = No
 def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
     """``Settings`` from one layered mapping of names to values (defaults filled in)."""
     values = {**DEFAULTS, **{name: value for name, value in config.items() if value is not None and value != ""}}
+    provider_names = provider_variable_names(_provider_ids(values.get("AUTH_PROVIDERS")))
     app_env = str(values.get("APP_ENV", "production"))
     if app_env not in APP_ENVS:
         raise ConfigError(f"APP_ENV={app_env!r} must be one of {', '.join(APP_ENVS)}")
@@ -270,8 +345,11 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
         throttle=_throttle(values),
         max_content_length=_whole_number(values, "MAX_CONTENT_LENGTH"),
         log_level=str(values.get("LOG_LEVEL", "INFO")).upper(),
+        redirect_providers=_redirect_providers(values),
         jwt_environment=MappingProxyType({name: str(values[name]) for name in JWT_VARIABLES if name in values}),
-        flask_extras=MappingProxyType({k: v for k, v in values.items() if k not in _READ_HERE and k.isupper()}),
+        flask_extras=MappingProxyType(
+            {k: v for k, v in values.items() if k not in _READ_HERE and k not in provider_names and k.isupper()}
+        ),
     )
 
 
@@ -404,6 +482,125 @@ def _mail(values: Mapping[str, Any], app_env: str) -> MailSettings:
         sender=values.get("MAIL_FROM") or "medusa-auth@localhost",
         development=app_env == "development",
     )
+
+
+def provider_variable_names(provider_ids: Iterable[str]) -> tuple[str, ...]:
+    """Every variable the listed providers may read: ``OKTA_CLIENT_ID``, ``OKTA_ISSUER``, ..."""
+    return tuple(f"{provider_id.upper()}_{suffix}" for provider_id in provider_ids for suffix in PROVIDER_VARIABLES)
+
+
+def _provider_ids(listed: Any) -> list[str]:
+    """The ids AUTH_PROVIDERS lists, as written (``_redirect_providers`` checks them)."""
+    return [item.strip() for item in str(listed or "").split(",") if item.strip()]
+
+
+def _redirect_providers(values: Mapping[str, Any]) -> RedirectProviders:
+    providers: list[RedirectProvider] = []
+    for provider_id in _provider_ids(values.get("AUTH_PROVIDERS")):
+        if not _PROVIDER_ID.fullmatch(provider_id):
+            raise ConfigError(
+                f"AUTH_PROVIDERS: {provider_id!r} is not a provider id (lower-case letters, digits and _, "
+                "starting with a letter, at most 32)"
+            )
+        if provider_id in RESERVED_PROVIDER_IDS:
+            raise ConfigError(f"AUTH_PROVIDERS: {provider_id!r} is not a redirect provider id (the name is taken)")
+        if any(provider.id == provider_id for provider in providers):
+            raise ConfigError(f"AUTH_PROVIDERS lists {provider_id!r} twice")
+        providers.append(_redirect_provider(provider_id, values))
+    callback_urls = [item.strip() for item in str(values.get("AUTH_CALLBACK_URLS") or "").split(",") if item.strip()]
+    return RedirectProviders(
+        providers=tuple(providers),
+        callback_urls=frozenset(callback_url(url, "AUTH_CALLBACK_URLS") for url in callback_urls),
+    )
+
+
+def _redirect_provider(provider_id: str, values: Mapping[str, Any]) -> RedirectProvider:
+    """One provider's settings from its variables; ``ConfigError`` naming the variable for any fault."""
+    prefix = provider_id.upper()
+
+    def required(suffix: str) -> str:
+        value = values.get(f"{prefix}_{suffix}")
+        if not value or not str(value).strip():
+            raise ConfigError(f"{prefix}_{suffix} is not set: provider {provider_id} (in AUTH_PROVIDERS) needs it")
+        return str(value).strip()
+
+    def given(suffix: str) -> str | None:
+        value = values.get(f"{prefix}_{suffix}")
+        return str(value).strip() if value is not None and str(value).strip() else None
+
+    client_secret = read_secret(values, f"{prefix}_CLIENT_SECRET")
+    if not client_secret:
+        raise ConfigError(f"{prefix}_CLIENT_SECRET is not set: provider {provider_id} (in AUTH_PROVIDERS) needs it")
+    display_name = given("DISPLAY_NAME") or _DISPLAY_NAMES.get(provider_id) or provider_id.replace("_", " ").title()
+    if len(display_name) > _MAX_DISPLAY_NAME or not display_name.isprintable():
+        raise ConfigError(f"{prefix}_DISPLAY_NAME must be printable and at most {_MAX_DISPLAY_NAME} characters")
+    client_id = required("CLIENT_ID")
+    if len(client_id) > 512 or not client_id.isprintable():
+        raise ConfigError(f"{prefix}_CLIENT_ID must be printable and at most 512 characters")
+    github = provider_id == "github"
+    endpoints = {suffix: given(suffix) for suffix in GITHUB_ENDPOINTS}
+    issuer = given("ISSUER") or (GOOGLE_ISSUER if provider_id == "google" else None)
+    if github:
+        if issuer:
+            raise ConfigError(f"{prefix}_ISSUER is set, but GitHub has no OpenID Connect issuer: leave it out")
+        endpoints = {suffix: value or GITHUB_ENDPOINTS[suffix] for suffix, value in endpoints.items()}
+    else:
+        stray = next((suffix for suffix, value in endpoints.items() if value), None)
+        if stray is not None:
+            raise ConfigError(
+                f"{prefix}_{stray} is set, but {provider_id} is an OpenID Connect provider: "
+                f"its endpoints come from {prefix}_ISSUER's discovery document"
+            )
+        if issuer is None:
+            raise ConfigError(
+                f"{prefix}_ISSUER is not set: {provider_id} is an OpenID Connect provider, "
+                "found at {issuer}/.well-known/openid-configuration"
+            )
+    asked_scopes = [scope for scope in re.split(r"[\s,]+", given("SCOPES") or "") if scope]
+    scopes = tuple(asked_scopes) or _DEFAULT_SCOPES.get(provider_id, _OPENID_SCOPES)
+    if not github and "openid" not in scopes:
+        raise ConfigError(f"{prefix}_SCOPES={' '.join(scopes)!r} must include openid (it asks for the id_token)")
+    return RedirectProvider(
+        id=provider_id,
+        identifier=provider_id if provider_id in _DISPLAY_NAMES else "oidc",
+        display_name=display_name,
+        client_id=client_id,
+        client_secret=client_secret,
+        callback_url=callback_url(required("CALLBACK_URL"), f"{prefix}_CALLBACK_URL"),
+        scopes=scopes,
+        issuer=endpoint_url(issuer, f"{prefix}_ISSUER") if issuer else None,
+        authorize_url=_endpoint_or_none(endpoints["AUTHORIZE_URL"], f"{prefix}_AUTHORIZE_URL"),
+        token_url=_endpoint_or_none(endpoints["TOKEN_URL"], f"{prefix}_TOKEN_URL"),
+        api_url=_endpoint_or_none(endpoints["API_URL"], f"{prefix}_API_URL"),
+    )
+
+
+def endpoint_url(value: str, variable: str) -> str:
+    """A provider endpoint: https (plain http only to loopback), no credentials, query or fragment."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable}={value!r} is not an http(s) URL")
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{variable}={value!r} must use https (plain http only to loopback)")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ConfigError(f"{variable}={value!r} must not carry credentials, a query or a fragment")
+    return value
+
+
+def _endpoint_or_none(value: str | None, variable: str) -> str | None:
+    return endpoint_url(value, variable) if value else None
+
+
+def callback_url(value: str, variable: str) -> str:
+    """A URL the provider sends people back to with a code: https (http only to loopback), no fragment."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{variable}: {value!r} is not an http(s) URL")
+    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(f"{variable}: {value!r} must use https (plain http only to loopback)")
+    if parts.fragment or parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{variable}: {value!r} must not carry a fragment or credentials")
+    return value
 
 
 # Names this module turns into Settings; every other upper-case name passes to Flask as it is.

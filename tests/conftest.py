@@ -24,6 +24,7 @@ from tests.helpers import NOW, AuthActions, FakeClock
 
 pytest_plugins = [
     "tests.jwks_fixtures",  # the controllable JWKS endpoint and signers
+    "tests.oauth_fixtures",  # a real OpenID Connect provider (oidc-provider under Node), GitHub's stand-in
     "tests.throttle_fixtures",
     "tests.web_fixtures",
 ]

@@ -254,6 +254,7 @@ def _launch(launcher: str, env: dict[str, str], tmp_path) -> tuple[int, str]:
         ("es256_with_rsa_key_file", "JWT_ALGORITHM"),
         ("es256_with_inline_rsa_key", "JWT_ALGORITHM"),  # the PEM itself in the environment
         ("no_key_in_production", "JWT_SECRET_KEY"),
+        ("openid_provider_without_issuer", "OKTA_ISSUER"),  # a provider's own variables, from the environment
     ],
 )
 def test_bad_configuration_stops_startup_with_one_line(tmp_path, launcher, case, variable):
@@ -268,6 +269,14 @@ def test_bad_configuration_stops_startup_with_one_line(tmp_path, launcher, case,
         settings.update(JWT_SECRET_KEY_FILE=str(key_file), JWT_ALGORITHM="ES256")
     elif case == "es256_with_inline_rsa_key":
         settings.update(JWT_SECRET_KEY=pem, JWT_ALGORITHM="ES256")
+    elif case == "openid_provider_without_issuer":
+        settings.update(
+            JWT_SECRET_KEY_FILE=str(key_file),
+            AUTH_PROVIDERS="okta",
+            OKTA_CLIENT_ID="0oa1",
+            OKTA_CLIENT_SECRET="okta-client-secret",
+            OKTA_CALLBACK_URL="https://shop.example.com/cb",
+        )
     returncode, stderr = _launch(launcher, server_environment(settings), tmp_path)
 
     assert returncode != 0, stderr

@@ -45,6 +45,7 @@ BEARER_AUTH_OPERATIONS = {
     ("POST", "/auth/token/refresh"),
     ("POST", "/auth/session"),
     ("POST", "/auth/{actor_type}/{provider}/update"),
+    ("POST", "/auth/{provider}/user"),
 }
 GUARDED_PREFIXES = ("/admin", "/store/customers")
 

@@ -7,18 +7,20 @@ checked the reset token of ``.../update`` against the path's actor type.
 
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
 from .. import sessions
+from ..actors import USER
 from ..errors import unauthorized
 from ..extension import medusa_auth
 from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
 from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
-from . import identity_service, reset
+from ..tokens import TokenKind
+from . import identity_service, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -31,9 +33,10 @@ class ActorTypeConverter(BaseConverter):
 
 
 class ProviderConverter(BaseConverter):
-    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405)."""
+    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405) nor
+    ``user`` (``/auth/{provider}/user`` provisions an admin; no provider may take the name)."""
 
-    regex = r"(?!providers(?![^/]))[^/]+"
+    regex = r"(?!(?:providers|user)(?![^/]))[^/]+"
 
 
 @bp.record_once
@@ -45,13 +48,41 @@ def _register_converters(state: BlueprintSetupState) -> None:
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
 def login(actor_type: str, provider: str) -> dict[str, str]:
-    """Email and password in, an access token for ``actor_type`` (or a registration token if it has none yet) out."""
+    """Credentials in, a token for ``actor_type`` out; a redirect provider answers ``{location}`` instead.
+
+    Email and password give an access token, or a registration token if the identity has no actor of that
+    type yet. A redirect provider (Google, GitHub, OpenID Connect) answers its authorize URL, to return
+    to the optional ``callback_url`` (the provider's default, or one AUTH_CALLBACK_URLS lists).
+    """
+    if redirect_sign_in.is_redirect_provider(provider):
+        body = _optional_json_object() if request.method == "POST" else {}
+        callback_url = body.get("callback_url", request.args.get("callback_url"))
+        return {"location": redirect_sign_in.start(actor_type, provider, callback_url)}
     return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
+
+
+@bp.route("/<actor_type:actor_type>/<provider:provider>/callback", methods=["GET", "POST"])
+def callback(actor_type: str, provider: str) -> dict[str, str]:
+    """The provider sent the person back with ``code`` and ``state``: the token of the identity they signed in as."""
+    parameters: dict[str, Any] = dict(request.args)
+    if request.method == "POST":
+        parameters.update(request.form if request.form else _optional_json_object())
+    signed_in = redirect_sign_in.finish(actor_type, provider, parameters)
+    token = identity_service.token_for(signed_in.identity, signed_in.user_metadata, actor_type, provider)
+    return {"token": token}
+
+
+@bp.post("/<provider:provider>/user")
+def provision_user(provider: str) -> dict[str, Any]:
+    """The admin for a first sign-in through ``provider`` (bearer: its registration token), linked by verified email."""
+    claims = verify_bearer(medusa_auth().tokens, {TokenKind.REGISTRATION}, USER)
+    return {"user": redirect_sign_in.provision_user(provider, claims).to_dict()}
 
 
 @bp.post("/<actor_type:actor_type>/<provider:provider>/register")
 def register(actor_type: str, provider: str) -> dict[str, str]:
     """A new emailpass identity; its registration token creates the actor (a customer, or a user by invite)."""
+    _credentials_only(provider)
     return {"token": identity_service.register(*credentials(json_object()), actor_type=actor_type)}
 
 
@@ -87,6 +118,7 @@ def delete_session() -> dict[str, bool]:
 @bp.post("/<actor_type:actor_type>/<provider:provider>/reset-password")
 def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
     """Mail a reset link if the identifier is known; 201 either way, so nobody learns who has an account."""
+    _credentials_only(provider)
     reset.request_reset(email_field(json_object(), "identifier"), actor_type)
     return "", 201
 
@@ -94,6 +126,7 @@ def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
 @bp.post("/<actor_type:actor_type>/<provider:provider>/update")
 def update_password(actor_type: str, provider: str) -> dict[str, bool]:
     """Set a new password with the reset token (the bearer, checked by the guard); the token works once."""
+    _credentials_only(provider)
     password = string_field(json_object(), "password", max_length=MAX_PASSWORD_LENGTH)
     assert password is not None
     if g.auth_context.get("provider", provider) != provider:
@@ -101,3 +134,14 @@ def update_password(actor_type: str, provider: str) -> dict[str, bool]:
         raise unauthorized()
     reset.update_password(g.auth_context, password)
     return {"success": True}
+
+
+def _credentials_only(provider: str) -> None:
+    """Registering and passwords are emailpass's: a redirect provider keeps its people's credentials itself."""
+    if redirect_sign_in.is_redirect_provider(provider):
+        raise unauthorized(redirect_sign_in.NO_CREDENTIALS)
+
+
+def _optional_json_object() -> dict[str, Any]:
+    """The JSON object body, or nothing when there is no body (Medusa's SDK may send none)."""
+    return json_object() if request.get_data(cache=True) else {}

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from joserfc.jwk import JWKRegistry, Key
 
+from ..settings import LOOPBACK_HOSTS
 from ..strict_json import reject_constant, reject_duplicate_members
 from .keyset import KeySet, SigningKey, VerificationKey, algorithm_model
 from .material import (
@@ -40,7 +41,6 @@ from .material import (
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Every algorithm a published key may carry: asymmetric only (a shared secret is never published).
 PUBLIC_KEY_ALGORITHMS = frozenset(alg for alg, kind in ALGORITHM_KEY_TYPES.items() if kind != "secret")
 # The algorithm of a key that names none: RSA keys are read as the guide's RS256.

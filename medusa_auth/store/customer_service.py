@@ -108,5 +108,12 @@ def _has_account(email: str) -> bool:
 
 
 def _emails_of(identity: AuthIdentity) -> set[str]:
-    """The addresses the identity signs in with (its emailpass entity ids)."""
-    return {p.entity_id for p in identity.provider_identities if p.provider == PROVIDER}
+    """The addresses the identity signs in with: its emailpass entity ids, and those its redirect providers verified."""
+    emails = set()
+    for provider in identity.provider_identities:
+        profile = provider.user_metadata or {}
+        if provider.provider == PROVIDER:
+            emails.add(provider.entity_id)
+        elif profile.get("email_verified") is True and isinstance(profile.get("email"), str):
+            emails.add(normalize_email(profile["email"]))
+    return emails

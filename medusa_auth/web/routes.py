@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from .. import sessions
 from ..actors import USER
 from ..admin import invite_service
-from ..auth import identity_service, reset
+from ..auth import identity_service, redirect_sign_in, reset
 from ..errors import ApiError
+from ..extension import medusa_auth
+from ..models import digest
+from ..security_log import security_event
 from .forms import EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
 from .navigation import HOME, safe_next
 
 bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
+
+_PENDING_SIGN_IN = "redirect_sign_in"  # in Flask's cookie session: the started sign-in's state hash and next page
 
 
 @bp.before_request
@@ -76,7 +83,59 @@ def login() -> Any:
                 sessions.start(USER, user_id, provider.auth_identity_id)
                 return redirect(next_path)
     status = 401 if error else 400 if form.errors else 200
-    return render_template("web/login.html", form=form, error=error, next=next_path), status
+    providers = [(client.id, client.settings.display_name) for client in redirect_sign_in.redirect_providers_for(USER)]
+    return render_template("web/login.html", form=form, error=error, next=next_path, providers=providers), status
+
+
+@bp.get("/login/<provider>")
+def provider_sign_in(provider: str) -> Any:
+    """'Continue with …': off to the provider, this browser bound to the sign-in it starts."""
+    next_path = safe_next(request.args.get("next"))
+    client = next((c for c in redirect_sign_in.redirect_providers_for(USER) if c.id == provider), None)
+    if client is None:
+        return _message("Unknown sign-in provider", "This site does not sign in with that provider.", status=404)
+    try:
+        authorization = redirect_sign_in.begin(client, USER, _provider_callback_url(provider))
+    except ApiError as refused:
+        return _message("Sign-in is unavailable", refused.message, link=_back_to_sign_in(), status=refused.status)
+    # Only the browser that started a sign-in may finish it: a link carrying someone else's code and
+    # state must not sign this browser in as them (login CSRF).
+    flask_session[_PENDING_SIGN_IN] = {"state": digest(authorization.state), "next": next_path}
+    return redirect(authorization.url, 303)
+
+
+@bp.get("/login/<provider>/callback")
+def provider_callback(provider: str) -> Any:
+    """Back from the provider: signed in (the admin linked or created on a first sign-in), or told why not."""
+    started = flask_session.pop(_PENDING_SIGN_IN, None)
+    state = request.args.get("state", "")
+    if not isinstance(started, dict) or not hmac.compare_digest(str(started.get("state")), digest(state)):
+        security_event("redirect_sign_in_refused", reason="not started in this browser", provider=provider)
+        return _message(
+            "This sign-in did not start here",
+            "Start again from the sign-in page of this browser.",
+            link=_back_to_sign_in(),
+            status=400,
+            alert=True,
+        )
+    try:
+        signed_in = redirect_sign_in.finish(USER, provider, request.args)
+        user = redirect_sign_in.user_for(signed_in.identity, provider)
+    except ApiError as refused:
+        return _message(
+            "You are not signed in", f"{refused.message}.", link=_back_to_sign_in(), status=refused.status, alert=True
+        )
+    sessions.start(USER, user.id, signed_in.identity.id, provider)
+    return redirect(safe_next(started.get("next")))
+
+
+def _provider_callback_url(provider: str) -> str:
+    """Where the provider sends the page's sign-ins back: on MEDUSA_BACKEND_URL, never the request's Host."""
+    return medusa_auth().backend_url + url_for("web.provider_callback", provider=provider)
+
+
+def _back_to_sign_in() -> tuple[str, str]:  # noqa: N802 (reads as the constant it would be outside a request)
+    return url_for("web.login"), "Back to sign in"
 
 
 @bp.post("/logout")
