@@ -8,6 +8,7 @@ Flask-Security-Too and Flask-Limiter keep theirs in ``app.extensions``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -21,6 +22,7 @@ from .keys.development import development_cookie_secret, development_key_file
 from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
+from .mfa.secrets_at_rest import MfaKeys
 from .passwords import Passwords
 from .providers.oauth import ProviderClient, build_client
 from .providers.state import StateStore, build_state_store
@@ -49,6 +51,7 @@ class MedusaAuth:
     redirect_providers: dict[str, ProviderClient]  # AUTH_PROVIDERS' clients by id, in their order
     sign_in_states: StateStore  # redirect sign-ins in flight, in Redis or the database
     sealer: KeySealer | None  # set when the managed key ring is in use
+    mfa_keys: MfaKeys  # seals second-factor secrets, hashes recovery and verification codes
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
     def __init__(self, app: Flask | None = None, settings: Settings | None = None):
@@ -60,7 +63,9 @@ class MedusaAuth:
         self.settings = settings
         self.config_error = None
         app.extensions[EXTENSION_NAME] = self
-        app.config.update(settings.flask_config(self._cookie_secret(settings)))
+        cookie_secret = self._cookie_secret(settings)
+        app.config.update(settings.flask_config(cookie_secret))
+        self.mfa_keys = MfaKeys(self._mfa_master_key(settings, cookie_secret))
         db.init_app(app)
         migrate.init_app(app, db, directory=str(MIGRATIONS))
         hashing = settings.password_hashing
@@ -108,6 +113,15 @@ class MedusaAuth:
         if settings.cookie_secret or settings.app_env == "production":
             return settings.cookie_secret
         return development_cookie_secret(settings.instance_path)
+
+    @staticmethod
+    def _mfa_master_key(settings: Settings, cookie_secret: str | None) -> bytes:
+        """MFA_ENCRYPTION_KEY, else COOKIE_SECRET (HKDF separates the keys derived from it)."""
+        if settings.mfa.encryption_key is not None:
+            return settings.mfa.encryption_key
+        if cookie_secret:
+            return cookie_secret.encode()
+        return os.urandom(32)  # no COOKIE_SECRET: the server refuses to start; a repair command seals nothing
 
     @staticmethod
     def _jwt_environment(settings: Settings) -> dict[str, str]:

@@ -19,10 +19,16 @@ from flask import Request, g, request
 from . import sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
-from .errors import ApiError, signing_unavailable, unauthorized
+from .errors import (
+    MFA_ENROLMENT_REQUIRED_MESSAGE,
+    MFA_REQUIRED_MESSAGE,
+    ApiError,
+    signing_unavailable,
+    unauthorized,
+)
 from .extension import medusa_auth
 from .security_log import security_event
-from .tokens import Claims, InvalidToken, TokenKind, Tokens
+from .tokens import Claims, InvalidToken, TokenKind, Tokens, second_factor_pending
 
 ANY_ACTOR = "*"
 PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
@@ -30,11 +36,13 @@ PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
 
 @dataclass(frozen=True)
 class Need:
-    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in."""
+    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in,
+    and whether an actor that MFA_REQUIRED_FOR names may come without a second factor (only to enrol one)."""
 
     kinds: frozenset[TokenKind]
     actor: str
     cookie: bool = False
+    enrolment: bool = False
 
 
 ACCESS = frozenset({TokenKind.ACCESS})
@@ -48,7 +56,11 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     ("/store/customers/me", Need(ACCESS, CUSTOMER, cookie=True)),
     # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
     ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
-    ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR)),
+    ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, enrolment=True)),
+    # A sign-in waiting for its second factor: its challenge token opens this and nothing else.
+    ("/auth/mfa/challenges", Need(frozenset({TokenKind.MFA_CHALLENGE}), ANY_ACTOR)),
+    ("/auth/mfa/factors", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True, enrolment=True)),
+    ("/auth/mfa", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
 )
 # Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
 PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (
@@ -147,9 +159,14 @@ def guard_request() -> None:
     need, path_actor = found
     actor = need.actor if need.actor != PATH_ACTOR else path_actor or ""  # a route always names it; "" matches none
     if need.cookie and current.headers.get("Authorization") is None:
-        g.auth_context = _cookie_session_context(need, actor)
-        return
-    g.auth_context = verify_bearer(extension.tokens, need.kinds, actor)
+        claims = _cookie_session_context(need, actor)
+    else:
+        claims = verify_bearer(extension.tokens, need.kinds, actor)
+    if not need.enrolment and claims.get("actor_id") and not claims.get("mfa_enabled"):
+        if claims.get("actor_type") in extension.settings.mfa.required_for:
+            security_event("mfa_enrolment_required", actor_type=claims.get("actor_type"), path=current.path)
+            raise unauthorized(MFA_ENROLMENT_REQUIRED_MESSAGE)
+    g.auth_context = claims
 
 
 def _check_actor_and_provider(current: Request) -> None:
@@ -183,7 +200,16 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
         reason = f"{claims.get('actor_type')} token where {actor} was expected"
         security_event("token_refused", reason=reason, path=request.path)
         raise unauthorized()
+    if TokenKind.MFA_CHALLENGE not in kinds:
+        _require_second_factor(claims)
     return claims
+
+
+def _require_second_factor(claims: Claims) -> None:
+    """Medusa 2.21's 401 for a credential whose identity has a second factor this sign-in has not passed."""
+    if second_factor_pending(claims):
+        security_event("token_refused", reason="second factor not completed", path=request.path)
+        raise unauthorized(MFA_REQUIRED_MESSAGE)
 
 
 def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
@@ -197,14 +223,16 @@ def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
     if row is None:
         raise unauthorized()
     kind = TokenKind.ACCESS if row.actor_id else TokenKind.REGISTRATION
-    if row.actor_type != actor or kind not in need.kinds:
+    if (actor != ANY_ACTOR and row.actor_type != actor) or kind not in need.kinds:
         reason = f"{row.actor_type} {kind} session where {actor} was expected"
         security_event("session_refused", reason=reason, path=request.path)
         raise unauthorized()
     if request.method not in _SAFE_METHODS and not _from_trusted_origin():
         security_event("cross_site_refused", path=request.path, origin=request.headers.get("Origin"))
         raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
-    return sessions.auth_context(row)
+    claims = sessions.auth_context(row)
+    _require_second_factor(claims)
+    return claims
 
 
 def _from_trusted_origin() -> bool:

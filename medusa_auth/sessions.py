@@ -48,7 +48,15 @@ def _signer() -> Signer:
     return Signer(current_app.config["SECRET_KEY"], salt="medusa_auth.session")
 
 
-def start(actor_type: str, actor_id: str, auth_identity_id: str, auth_provider: str = "emailpass") -> BrowserSession:
+def start(
+    actor_type: str,
+    actor_id: str,
+    auth_identity_id: str,
+    auth_provider: str = "emailpass",
+    *,
+    mfa_enabled: bool = False,
+    mfa_completed_at: str | None = None,
+) -> BrowserSession:
     """Sign an actor in with a new session id (never the one the browser brought: no fixation).
 
     ``actor_id`` is ``""`` for an identity not yet linked to an actor of ``actor_type`` (where a
@@ -69,6 +77,8 @@ def start(actor_type: str, actor_id: str, auth_identity_id: str, auth_provider: 
         created_at=now,
         last_seen_at=now,
         expires_at=now + timedelta(seconds=absolute),
+        mfa_enabled=mfa_enabled,
+        mfa_challenge_completed_at=mfa_completed_at,
     )
     db.session.add(row)
     db.session.commit()
@@ -130,8 +140,8 @@ def auth_context(row: BrowserSession) -> dict[str, Any]:
         "auth_provider": row.auth_provider,
         "app_metadata": {actor_key(row.actor_type): row.actor_id} if row.actor_id else {},
         "user_metadata": {},
-        "mfa_enabled": False,
-        "mfa_challenge_completed_at": None,
+        "mfa_enabled": row.mfa_enabled,
+        "mfa_challenge_completed_at": row.mfa_challenge_completed_at,
         "iat": math.ceil(as_utc(row.created_at).timestamp()),
     }
 

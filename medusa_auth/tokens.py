@@ -43,6 +43,7 @@ class TokenKind(StrEnum):
     REGISTRATION = "registration"  # an auth identity not yet linked to an actor of the token's type (actor_id "")
     INVITE = "invite"
     RESET = "reset"
+    MFA_CHALLENGE = "mfa_challenge"  # a sign-in waiting for its second factor: opens only its challenge
 
 
 # The `typ` header each kind is signed with; access and registration tokens keep Medusa's "JWT"
@@ -52,11 +53,12 @@ _TYP = {
     TokenKind.REGISTRATION: "JWT",
     TokenKind.INVITE: "invite+jwt",
     TokenKind.RESET: "reset+jwt",
+    TokenKind.MFA_CHALLENGE: "mfa-challenge+jwt",
 }
 
 
 # Kinds no other signer makes: this service's signer writes low-s ES256 signatures, so these need them.
-_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET})
+_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET, TokenKind.MFA_CHALLENGE})
 
 
 class InvalidToken(Exception):
@@ -111,29 +113,52 @@ class Tokens:
         *,
         actor_type: str = "user",
         auth_provider: str = "emailpass",
+        mfa_enabled: bool = False,
+        mfa_challenge_completed_at: str | None = None,
     ) -> str:
         """Medusa 2.21's token for an auth identity as one actor: access once that actor is linked, else registration.
 
         ``app_metadata`` carries only this actor's link (Medusa copies every link of the identity: a
         storefront need not learn that its shopper is also an admin). ``earliest_iat``: the identity's
         ``tokens_valid_from``, so a token minted in the very second its credentials changed is not
-        refused with the ones minted before the change.
+        refused with the ones minted before the change. ``mfa_enabled``: the identity has an enabled
+        second factor; ``mfa_challenge_completed_at``: when this sign-in passed it (ISO time).
         """
+        claims = self._auth_claims(auth_identity_id, actor_id, user_metadata, actor_type, auth_provider)
+        claims["mfa_enabled"] = mfa_enabled
+        claims["mfa_challenge_completed_at"] = mfa_challenge_completed_at
+        kind = TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
+        return self.issue(kind, claims, self.options.expires_in, earliest_iat).token
+
+    def issue_mfa_challenge_token(
+        self,
+        auth_identity_id: str,
+        user_metadata: dict[str, Any],
+        challenge_id: str,
+        lifetime: int,
+        *,
+        actor_type: str,
+        auth_provider: str,
+    ) -> str:
+        """Medusa 2.21's token of a sign-in waiting for its second factor (``actor_id: ""``), of its own kind:
+        it is never taken for a registration token, and opens nothing but its challenge."""
+        claims = self._auth_claims(auth_identity_id, None, user_metadata, actor_type, auth_provider)
+        claims.update(mfa_enabled=True, mfa_challenge_completed_at=None, mfa_challenge_id=challenge_id)
+        return self.issue(TokenKind.MFA_CHALLENGE, claims, lifetime).token
+
+    def _auth_claims(
+        self, auth_identity_id: str, actor_id: str | None, user_metadata: dict[str, Any], actor_type: str, provider: str
+    ) -> Claims:
         if actor_type not in self.actor_types:
             raise ValueError(f"unknown actor type {actor_type!r}")
-        claims = {
+        return {
             "actor_id": actor_id or "",
             "actor_type": actor_type,
             "auth_identity_id": auth_identity_id,
-            "auth_provider": auth_provider,
+            "auth_provider": provider,
             "app_metadata": {f"{actor_type}_id": actor_id} if actor_id else {},
             "user_metadata": user_metadata,
-            # Medusa 2.21's second-factor claims; no factor exists here yet.
-            "mfa_enabled": False,
-            "mfa_challenge_completed_at": None,
         }
-        kind = TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
-        return self.issue(kind, claims, self.options.expires_in, earliest_iat).token
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
         return self.issue(kind, claims, lifetime).token
@@ -232,6 +257,13 @@ class Tokens:
             and self._is_actor_type(claims.get("actor_type"))
         ):
             return TokenKind.RESET
+        elif (
+            typ == _TYP[TokenKind.MFA_CHALLENGE]
+            and isinstance(claims.get("mfa_challenge_id"), str)
+            and isinstance(claims.get("auth_identity_id"), str)
+            and self._is_actor_type(claims.get("actor_type"))
+        ):
+            return TokenKind.MFA_CHALLENGE
         raise InvalidToken("unrecognised token kind")
 
     def _is_actor_type(self, value: Any) -> bool:
@@ -257,6 +289,11 @@ class Tokens:
                 a in self.options.audience for a in values if isinstance(a, str)
             ):
                 raise InvalidToken("wrong audience")
+
+
+def second_factor_pending(claims: Claims) -> bool:
+    """Medusa 2.21's claims say the identity has a second factor and this sign-in has not passed it."""
+    return bool(claims.get("mfa_enabled")) and not isinstance(claims.get("mfa_challenge_completed_at"), str)
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:

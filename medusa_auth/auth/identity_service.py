@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock, sessions
 from ..actors import USER, actor_id_of, actor_key, find_actor, linked_actors
 from ..database import db
-from ..errors import ApiError, invalid_data, unauthorized
+from ..errors import MFA_REQUIRED_MESSAGE, ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
+from ..mfa import factors
 from ..models import AuthIdentity, PasswordReset, ProviderIdentity, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
@@ -33,8 +34,12 @@ def token_for(
     user_metadata: dict[str, Any] | None = None,
     actor_type: str = USER,
     auth_provider: str = PROVIDER,
+    mfa_completed_at: str | None = None,
 ) -> str:
-    """Medusa's token for an auth identity as ``actor_type``, read from what the database holds now."""
+    """Medusa's token for an auth identity as ``actor_type``, read from what the database holds now.
+
+    ``mfa_completed_at``: when this sign-in passed its second factor; the one place a token gets it.
+    """
     return medusa_auth().tokens.issue_auth_token(
         identity.id,
         actor_id_of(identity, actor_type),
@@ -42,6 +47,8 @@ def token_for(
         identity.tokens_valid_from or 0,
         actor_type=actor_type,
         auth_provider=auth_provider,
+        mfa_enabled=factors.has_enabled_factor(identity.id),
+        mfa_challenge_completed_at=mfa_completed_at,
     )
 
 
@@ -84,18 +91,12 @@ def replace_password(provider: ProviderIdentity, password_hash: str) -> int:
     return end_earlier_access(provider.auth_identity)
 
 
-def authenticate(email: str, password: str, actor_type: str = USER) -> str:
-    """A token as ``actor_type`` for the right email and password; one generic 401 for anything else, in equal time.
-
-    An identity not (yet) linked to an actor of that type gets a registration token (``actor_id: ""``),
-    with which it can create one: how an admin becomes a shopper with the same email and password.
-    """
-    provider = check_credentials(email, password, actor_type)
-    return token_for(provider.auth_identity, provider.user_metadata, actor_type)
-
-
 def check_credentials(email: str, password: str, actor_type: str = USER) -> ProviderIdentity:
-    """The emailpass identity for the right email and password; one generic 401 for anything else."""
+    """The emailpass identity for the right email and password; one generic 401 for anything else, in equal time.
+
+    An identity not (yet) linked to an actor of ``actor_type`` signs in all the same: its token is a
+    registration token, with which it can create one (how an admin becomes a shopper with the same email).
+    """
     throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
     passwords = medusa_auth().passwords
     provider = find_provider_identity(email)
@@ -180,7 +181,13 @@ def refresh(auth_context: dict[str, Any]) -> str:
     if not isinstance(provider, str) or not medusa_auth().actors.allows(actor_type, provider):
         security_event("token_refused", reason="provider not allowed for the actor type", auth_identity_id=identity.id)
         raise unauthorized()
-    return token_for(identity, auth_context.get("user_metadata") or {}, actor_type, provider)
+    completed_at = auth_context.get("mfa_challenge_completed_at")
+    completed_at = completed_at if isinstance(completed_at, str) else None
+    if completed_at is None and factors.has_enabled_factor(identity.id):
+        # A token from before the factor was enabled is refused already (enabling ends them); this is the backstop.
+        security_event("token_refused", reason="second factor not completed", auth_identity_id=identity.id)
+        raise unauthorized(MFA_REQUIRED_MESSAGE)
+    return token_for(identity, auth_context.get("user_metadata") or {}, actor_type, provider, completed_at)
 
 
 def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
@@ -207,4 +214,12 @@ def start_session_for(claims: dict[str, Any]) -> None:
     if actor_id and (actor_id_of(identity, actor_type) != actor_id or find_actor(actor_type, actor_id) is None):
         raise unauthorized()
     provider = claims.get("auth_provider")
-    sessions.start(actor_type, actor_id, identity.id, provider if isinstance(provider, str) else PROVIDER)
+    completed_at = claims.get("mfa_challenge_completed_at")
+    sessions.start(
+        actor_type,
+        actor_id,
+        identity.id,
+        provider if isinstance(provider, str) else PROVIDER,
+        mfa_enabled=bool(claims.get("mfa_enabled")),
+        mfa_completed_at=completed_at if isinstance(completed_at, str) else None,
+    )

@@ -20,7 +20,7 @@ from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_o
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
 from ..tokens import TokenKind
-from . import identity_service, redirect_sign_in, reset
+from . import identity_service, mfa_service, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -47,7 +47,7 @@ def _register_converters(state: BlueprintSetupState) -> None:
 
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
-def login(actor_type: str, provider: str) -> dict[str, str]:
+def login(actor_type: str, provider: str) -> dict[str, Any]:
     """Credentials in, a token for ``actor_type`` out; a redirect provider answers ``{location}`` instead.
 
     Email and password give an access token, or a registration token if the identity has no actor of that
@@ -58,18 +58,20 @@ def login(actor_type: str, provider: str) -> dict[str, str]:
         body = _optional_json_object() if request.method == "POST" else {}
         callback_url = body.get("callback_url", request.args.get("callback_url"))
         return {"location": redirect_sign_in.start(actor_type, provider, callback_url)}
-    return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
+    provider_identity = identity_service.check_credentials(*credentials(json_object()), actor_type=actor_type)
+    return mfa_service.sign_in_answer(
+        provider_identity.auth_identity, provider_identity.user_metadata, actor_type, identity_service.PROVIDER
+    )
 
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>/callback", methods=["GET", "POST"])
-def callback(actor_type: str, provider: str) -> dict[str, str]:
+def callback(actor_type: str, provider: str) -> dict[str, Any]:
     """The provider sent the person back with ``code`` and ``state``: the token of the identity they signed in as."""
     parameters: dict[str, Any] = dict(request.args)
     if request.method == "POST":
         parameters.update(request.form if request.form else _optional_json_object())
     signed_in = redirect_sign_in.finish(actor_type, provider, parameters)
-    token = identity_service.token_for(signed_in.identity, signed_in.user_metadata, actor_type, provider)
-    return {"token": token}
+    return mfa_service.sign_in_answer(signed_in.identity, signed_in.user_metadata, actor_type, provider)
 
 
 @bp.post("/<provider:provider>/user")
