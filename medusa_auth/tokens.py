@@ -136,6 +136,7 @@ class Tokens:
         user_metadata: dict[str, Any],
         challenge_id: str,
         lifetime: int,
+        earliest_iat: int = 0,
         *,
         actor_type: str,
         auth_provider: str,
@@ -144,7 +145,7 @@ class Tokens:
         it is never taken for a registration token, and opens nothing but its challenge."""
         claims = self._auth_claims(auth_identity_id, None, user_metadata, actor_type, auth_provider)
         claims.update(mfa_enabled=True, mfa_challenge_completed_at=None, mfa_challenge_id=challenge_id)
-        return self.issue(TokenKind.MFA_CHALLENGE, claims, lifetime).token
+        return self.issue(TokenKind.MFA_CHALLENGE, claims, lifetime, earliest_iat).token
 
     def _auth_claims(
         self, auth_identity_id: str, actor_id: str | None, user_metadata: dict[str, Any], actor_type: str, provider: str

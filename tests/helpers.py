@@ -74,6 +74,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def security_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The security log's events a test captured (``caplog.set_level(logging.INFO, "medusa_auth.security")``)."""
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+
+
 def start_session(client: FlaskClient, token: str) -> TestResponse:
     """POST /auth/session with a bearer token: the client holds the session cookie afterwards."""
     response = client.post("/auth/session", headers=bearer(token))

@@ -75,6 +75,7 @@ def sign_in_answer(
         user_metadata or {},
         challenge.id,
         challenges.LIFETIME_SECONDS,
+        identity.tokens_valid_from or 0,  # a sign-in in the very second of a credentials change still counts
         actor_type=actor_type,
         auth_provider=provider,
     )
@@ -159,11 +160,11 @@ def verify_factor(claims: dict[str, Any], factor_id: str, code: Any) -> dict[str
         db.session.commit()
         security_event("mfa_factor_refused", reason="wrong code", auth_identity_id=identity.id, factor_id=factor.id)
         raise unauthorized(INVALID_CODE)
-    throttle.record_success(account)
     factor.status, factor.enabled_at = factors.ENABLED, clock.now_datetime()
     # Tokens minted on the password alone say mfa_enabled: false; none of them may outlive the factor's start.
     ended = identity_service.end_earlier_access(identity)
     db.session.commit()
+    throttle.record_success(account)  # after the commit: the throttle's table is written on its own connection
     security_event("mfa_enabled", auth_identity_id=identity.id, factor_id=factor.id, sessions_ended=ended)
     return factor.to_dict()
 
@@ -182,6 +183,7 @@ def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any])
             db.session.commit()
             security_event("mfa_factor_refused", reason="wrong code", auth_identity_id=identity.id, factor_id=factor.id)
             raise unauthorized(INVALID_CODE)
+        db.session.commit()
         throttle.record_success(account)
     answer = {**factor.to_dict(), "status": factors.DISABLED, "updated_at": clock.iso(clock.now())}
     db.session.delete(factor)  # nothing of a disabled factor is worth keeping, its sealed secret least of all
