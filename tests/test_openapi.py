@@ -47,7 +47,7 @@ BEARER_AUTH_OPERATIONS = {
     ("POST", "/auth/{actor_type}/{provider}/update"),
     ("POST", "/auth/{provider}/user"),
 }
-GUARDED_PREFIXES = ("/admin", "/store/customers")
+GUARDED_PREFIXES = ("/admin", "/store/customers", "/auth/mfa")
 
 SCHEMATHESIS_EXAMPLES = 100  # per operation and phase; the run below takes about half a minute
 SCHEMATHESIS_SEED = 8725
@@ -136,7 +136,7 @@ def path_parameters(spec: dict) -> list[dict]:
 def test_every_id_in_a_path_has_the_servers_id_pattern():
     spec = json.loads(document())
     patterns = [p["schema"]["pattern"] for p in path_parameters(spec) if p["name"].endswith("_id")]
-    assert len(patterns) == 4 and set(patterns) == {RESOURCE_ID_PATTERN}
+    assert len(patterns) == 7 and set(patterns) == {RESOURCE_ID_PATTERN}
 
 
 def test_actor_types_and_providers_in_paths_are_the_default_configuration():
