@@ -7,6 +7,7 @@ says so. Codes are computed here with pyotp from the secret the start route hand
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -477,3 +478,22 @@ def test_settings_are_read(tmp_path):
     assert settings.mfa.required_for == {"user", "customer"}
     assert settings.mfa.verification_for("customer", "emailpass") == "email"
     assert settings.mfa.verification_for("user", "emailpass") is None
+
+
+def test_the_purge_removes_expired_challenges_and_abandoned_enrolments(
+    app: Flask, client: FlaskClient, auth: AuthActions, at_step
+):
+    from medusa_auth import purge
+    from medusa_auth.models import MfaChallenge
+
+    enrol(client, auth.token(), at_step)
+    login(client)
+    abandoned = start(client, auth.token("other@example.com"))["mfa_factor"]["id"]
+    # Rows are stamped with the real time (models.utcnow); the purge is asked about a day later than that.
+    a_day_later = datetime.now(UTC) + timedelta(days=1, seconds=1)
+    with app.app_context():
+        counts = {step.name: count for step, count in purge.run(purge.PurgeOptions(now=a_day_later)).items()}
+        assert counts["MFA challenges"] == 1 and counts["abandoned MFA enrolments"] == 1
+        assert db.session.execute(db.select(MfaChallenge)).first() is None
+        remaining = db.session.execute(db.select(MfaFactor.id, MfaFactor.status)).all()
+        assert [status for _, status in remaining] == ["enabled"] and abandoned not in [i for i, _ in remaining]
