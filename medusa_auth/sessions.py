@@ -130,8 +130,9 @@ def end_all_for(auth_identity_id: str, actors: dict[str, str]) -> int:
 def auth_context(row: BrowserSession) -> dict[str, Any]:
     """The claims a session stands for, shaped as the token it was started with (Medusa's ``auth_context``).
 
-    ``iat`` is the sign-in's second, rounded up: a credentials change deletes the sessions started
-    before it, so a session that still exists was started after it and must not look older.
+    ``iat`` is the second after the sign-in's: a credentials change deletes the sessions started before
+    it, so a session that still exists was started in or after the change's second, and the change's
+    marker (``tokens_valid_from``) is that second plus one; a session must not look older than it is.
     """
     return {
         "actor_id": row.actor_id,
@@ -142,7 +143,7 @@ def auth_context(row: BrowserSession) -> dict[str, Any]:
         "user_metadata": {},
         "mfa_enabled": row.mfa_enabled,
         "mfa_challenge_completed_at": row.mfa_challenge_completed_at,
-        "iat": math.ceil(as_utc(row.created_at).timestamp()),
+        "iat": math.floor(as_utc(row.created_at).timestamp()) + 1,
     }
 
 

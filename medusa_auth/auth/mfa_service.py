@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import clock
+from ..actors import USER
 from ..database import db
 from ..errors import ApiError, invalid_data, not_found, unauthorized
 from ..extension import medusa_auth
@@ -89,30 +90,45 @@ def verify_challenge(claims: dict[str, Any], challenge_id: str, method_name: Any
     if claims.get("mfa_challenge_id") != challenge_id:
         security_event("token_refused", reason="challenge token of another challenge", path_challenge=challenge_id)
         raise unauthorized()
+    identity, completed_at = pass_challenge(claims, challenge_id, method_name, code)
+    user_metadata = claims.get("user_metadata") if isinstance(claims.get("user_metadata"), dict) else {}
+    return identity_service.token_for(
+        identity, user_metadata, str(claims["actor_type"]), str(claims["auth_provider"]), completed_at
+    )
+
+
+def start_page_challenge(identity: AuthIdentity, provider: str) -> str:
+    """A challenge for the sign-in page (the browser keeps its id in Flask's signed cookie); its id."""
+    challenge = challenges.start(identity.id, USER, provider)
+    db.session.commit()
+    security_event("mfa_challenge_started", auth_identity_id=identity.id, actor_type=USER, provider=provider)
+    return challenge.id
+
+
+def pass_challenge(claims: dict[str, Any], challenge_id: str, method_name: Any, code: Any) -> tuple[AuthIdentity, str]:
+    """The identity and the completion time, for the right code; 401 for a wrong one or a spent challenge.
+
+    ``claims``: the challenge's sign-in (``auth_identity_id``, ``iat``), from its token or the page's cookie.
+    """
     method = _method(method_name)
     code_text = _code(code)
     identity = identity_service.current_identity(claims)  # gone, or its credentials changed since: 401
-    identity_id = identity.id
-    account = _throttle_account(identity_id)
+    account = _throttle_account(identity.id)
     throttle.check(account)
-    if not challenges.charge_attempt(challenge_id, identity_id):
-        security_event("mfa_challenge_refused", reason="spent or expired", auth_identity_id=identity_id)
+    if not challenges.charge_attempt(challenge_id, identity.id):
+        security_event("mfa_challenge_refused", reason="spent or expired", auth_identity_id=identity.id)
         raise unauthorized(CHALLENGE_SPENT)
-    if not method.check(identity_id, code_text) or not challenges.complete(challenge_id, identity_id):
+    if not method.check(identity.id, code_text) or not challenges.complete(challenge_id, identity.id):
         db.session.commit()
         left = challenges.attempts_left(challenge_id)
-        security_event("mfa_challenge_failed", method=method_name, auth_identity_id=identity_id, attempts_left=left)
+        security_event("mfa_challenge_failed", method=method_name, auth_identity_id=identity.id, attempts_left=left)
         raise unauthorized(INVALID_CODE if left else CHALLENGE_SPENT)
     if method_name == RECOVERY_CODE:
         _recovery_code_used(identity)
     db.session.commit()
     throttle.record_success(account)
-    security_event("mfa_challenge_completed", method=method_name, auth_identity_id=identity_id)
-    user_metadata = claims.get("user_metadata") if isinstance(claims.get("user_metadata"), dict) else {}
-    completed_at = clock.iso(clock.now())
-    return identity_service.token_for(
-        identity, user_metadata, str(claims["actor_type"]), str(claims["auth_provider"]), completed_at
-    )
+    security_event("mfa_challenge_completed", method=method_name, auth_identity_id=identity.id)
+    return identity, clock.iso(clock.now())
 
 
 def _recovery_code_used(identity: AuthIdentity) -> None:
@@ -194,6 +210,17 @@ def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any])
     db.session.commit()
     security_event("mfa_disabled", auth_identity_id=identity.id, factor_id=factor_id, sessions_ended=ended)
     return answer
+
+
+def enable_from_page(claims: dict[str, Any], factor_id: str, code: Any) -> tuple[str, list[str]]:
+    """The account page's enrolment: enable the factor, and the completion time and first recovery codes,
+    for the session the page starts afresh (enabling ended every earlier one, the page's own too)."""
+    verify_factor(claims, factor_id, code)
+    identity_id = str(claims["auth_identity_id"])
+    codes = factors.replace_recovery_codes(medusa_auth().mfa_keys, identity_id, recovery_codes.DEFAULT_COUNT)
+    db.session.commit()
+    security_event("mfa_recovery_codes_generated", auth_identity_id=identity_id, count=len(codes))
+    return clock.iso(clock.now()), codes
 
 
 def generate_recovery_codes(claims: dict[str, Any], body: dict[str, Any]) -> list[str]:
