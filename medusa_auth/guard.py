@@ -61,6 +61,11 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     ("/auth/mfa/challenges", Need(frozenset({TokenKind.MFA_CHALLENGE}), ANY_ACTOR)),
     ("/auth/mfa/factors", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True, enrolment=True)),
     ("/auth/mfa", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
+    # A sign-in waiting for its email to be verified, or anyone signed in proving theirs.
+    (
+        "/auth/verification",
+        Need(ACCESS_OR_REGISTRATION | {TokenKind.VERIFICATION}, ANY_ACTOR, cookie=True, enrolment=True),
+    ),
 )
 # Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
 PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (

@@ -44,6 +44,7 @@ class TokenKind(StrEnum):
     INVITE = "invite"
     RESET = "reset"
     MFA_CHALLENGE = "mfa_challenge"  # a sign-in waiting for its second factor: opens only its challenge
+    VERIFICATION = "verification"  # a sign-in waiting for a verified email: opens only /auth/verification
 
 
 # The `typ` header each kind is signed with; access and registration tokens keep Medusa's "JWT"
@@ -54,11 +55,14 @@ _TYP = {
     TokenKind.INVITE: "invite+jwt",
     TokenKind.RESET: "reset+jwt",
     TokenKind.MFA_CHALLENGE: "mfa-challenge+jwt",
+    TokenKind.VERIFICATION: "verification+jwt",
 }
+# The claim only each kind of unfinished sign-in carries (decided with its `typ` before anything else is read).
+_STEP_CLAIM = {TokenKind.MFA_CHALLENGE: "mfa_challenge_id", TokenKind.VERIFICATION: "verification_entity_type"}
 
 
 # Kinds no other signer makes: this service's signer writes low-s ES256 signatures, so these need them.
-_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET, TokenKind.MFA_CHALLENGE})
+_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET, TokenKind.MFA_CHALLENGE, TokenKind.VERIFICATION})
 
 
 class InvalidToken(Exception):
@@ -130,22 +134,25 @@ class Tokens:
         kind = TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
         return self.issue(kind, claims, self.options.expires_in, earliest_iat).token
 
-    def issue_mfa_challenge_token(
+    def issue_step_token(
         self,
+        kind: TokenKind,
+        step: str,
         auth_identity_id: str,
         user_metadata: dict[str, Any],
-        challenge_id: str,
         lifetime: int,
         earliest_iat: int = 0,
         *,
         actor_type: str,
         auth_provider: str,
     ) -> str:
-        """Medusa 2.21's token of a sign-in waiting for its second factor (``actor_id: ""``), of its own kind:
-        it is never taken for a registration token, and opens nothing but its challenge."""
+        """Medusa 2.21's token of a sign-in with a step still to take (``actor_id: ""``): a second factor
+        (``step``: the challenge id) or a verification (the entity type). Of its own kind, it is never
+        taken for a registration token and opens nothing but that step's routes."""
         claims = self._auth_claims(auth_identity_id, None, user_metadata, actor_type, auth_provider)
-        claims.update(mfa_enabled=True, mfa_challenge_completed_at=None, mfa_challenge_id=challenge_id)
-        return self.issue(TokenKind.MFA_CHALLENGE, claims, lifetime, earliest_iat).token
+        claims.update(mfa_enabled=kind is TokenKind.MFA_CHALLENGE, mfa_challenge_completed_at=None)
+        claims[_STEP_CLAIM[kind]] = step
+        return self.issue(kind, claims, lifetime, earliest_iat).token
 
     def _auth_claims(
         self, auth_identity_id: str, actor_id: str | None, user_metadata: dict[str, Any], actor_type: str, provider: str
@@ -258,13 +265,15 @@ class Tokens:
             and self._is_actor_type(claims.get("actor_type"))
         ):
             return TokenKind.RESET
-        elif (
-            typ == _TYP[TokenKind.MFA_CHALLENGE]
-            and isinstance(claims.get("mfa_challenge_id"), str)
-            and isinstance(claims.get("auth_identity_id"), str)
-            and self._is_actor_type(claims.get("actor_type"))
-        ):
-            return TokenKind.MFA_CHALLENGE
+        else:
+            step_kind = next((kind for kind, claim in _STEP_CLAIM.items() if typ == _TYP[kind]), None)
+            if (
+                step_kind is not None
+                and isinstance(claims.get(_STEP_CLAIM[step_kind]), str)
+                and isinstance(claims.get("auth_identity_id"), str)
+                and self._is_actor_type(claims.get("actor_type"))
+            ):
+                return step_kind
         raise InvalidToken("unrecognised token kind")
 
     def _is_actor_type(self, value: Any) -> bool:

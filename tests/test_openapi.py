@@ -47,7 +47,7 @@ BEARER_AUTH_OPERATIONS = {
     ("POST", "/auth/{actor_type}/{provider}/update"),
     ("POST", "/auth/{provider}/user"),
 }
-GUARDED_PREFIXES = ("/admin", "/store/customers", "/auth/mfa")
+GUARDED_PREFIXES = ("/admin", "/store/customers", "/auth/mfa", "/auth/verification")
 
 SCHEMATHESIS_EXAMPLES = 100  # per operation and phase; the run below takes about half a minute
 SCHEMATHESIS_SEED = 8725

@@ -2,6 +2,7 @@
 and the second factor's (mfa_routes.py)."""
 
 from .mfa_routes import bp as mfa_bp
+from .mfa_routes import verification_bp
 from .routes import bp
 
-__all__ = ["bp", "mfa_bp"]
+__all__ = ["bp", "mfa_bp", "verification_bp"]

@@ -1,4 +1,4 @@
-"""/auth/mfa routes (SPEC §11): parse, call one function of ``mfa_service``, answer.
+"""/auth/mfa and /auth/verification routes (SPEC §11): parse, call one function of ``mfa_service``, answer.
 
 The guard has already checked the credential: an access or registration token (or session) of any
 actor type on the factor and recovery-code routes, the challenge token alone on the challenge route.
@@ -11,9 +11,10 @@ from typing import Any
 from flask import Blueprint, g
 
 from ..request_data import json_object, path_id
-from . import mfa_service
+from . import mfa_service, verification_service
 
 bp = Blueprint("mfa", __name__, url_prefix="/auth/mfa")
+verification_bp = Blueprint("verification", __name__, url_prefix="/auth/verification")
 
 
 @bp.get("/factors")
@@ -54,3 +55,15 @@ def verify_challenge(challenge_id: str) -> dict[str, str]:
     body = json_object()
     challenge = path_id(challenge_id, "MFA challenge")
     return {"token": mfa_service.verify_challenge(g.auth_context, challenge, body.get("method"), body.get("code"))}
+
+
+@verification_bp.post("/request")
+def request_verification() -> tuple[dict[str, Any], int]:
+    """Mail a code that proves the signed-in identity's email."""
+    return {"verification": verification_service.request_code(g.auth_context, json_object())}, 201
+
+
+@verification_bp.post("/confirm")
+def confirm_verification() -> dict[str, Any]:
+    """The mailed code: the email is verified, and the next sign-in is an ordinary one."""
+    return verification_service.confirm_code(g.auth_context, json_object())

@@ -22,7 +22,8 @@ from ..mfa import challenges, factors, recovery_codes
 from ..models import AuthIdentity, MfaFactor
 from ..request_data import metadata_field
 from ..security_log import security_event
-from . import identity_service, throttle
+from ..tokens import TokenKind
+from . import identity_service, throttle, verification_service
 
 INVALID_CODE = "Invalid MFA code"
 CHALLENGE_SPENT = "MFA challenge is expired or has no attempts left"
@@ -66,15 +67,20 @@ METHODS: dict[str, Method] = {
 def sign_in_answer(
     identity: AuthIdentity, user_metadata: dict[str, Any] | None, actor_type: str, provider: str
 ) -> dict[str, Any]:
-    """What a sign-in that proved its first factor answers: ``{token}``, or Medusa 2.21's challenge form."""
+    """What a sign-in that proved its first factor answers: ``{token}``, or Medusa 2.21's verification form
+    (an email AUTH_VERIFICATIONS_PER_ACTOR wants proved, first), or its challenge form (a second factor)."""
+    entity = verification_service.required_entity(identity, actor_type, provider)
+    if entity is not None:
+        return verification_service.answer(identity, user_metadata, actor_type, provider, entity)
     if not factors.has_enabled_factor(identity.id):
         return {"token": identity_service.token_for(identity, user_metadata, actor_type, provider)}
     challenge = challenges.start(identity.id, actor_type, provider)
     db.session.commit()
-    token = medusa_auth().tokens.issue_mfa_challenge_token(
+    token = medusa_auth().tokens.issue_step_token(
+        TokenKind.MFA_CHALLENGE,
+        challenge.id,
         identity.id,
         user_metadata or {},
-        challenge.id,
         challenges.LIFETIME_SECONDS,
         identity.tokens_valid_from or 0,  # a sign-in in the very second of a credentials change still counts
         actor_type=actor_type,
@@ -189,10 +195,10 @@ def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any])
     """Turn a factor off with a current code (or a recovery code); the last one takes the recovery codes with it."""
     identity = identity_service.current_identity(claims)
     factor = _factor_of(identity, factor_id)
+    method = _method(body.get("method", factors.TOTP))
+    # A pending factor needs no code, but a code that is sent is read like any other.
+    code_text = _code(body.get("code")) if factor.status == factors.ENABLED or "code" in body else ""
     if factor.status == factors.ENABLED:
-        method_name = body.get("method", factors.TOTP)
-        method = _method(method_name)
-        code_text = _code(body.get("code"))
         account = _throttle_account(identity.id)
         throttle.check(account)
         if not method.check(identity.id, code_text):
