@@ -7,6 +7,7 @@ app would) against a real gunicorn; on SQLite, and on PostgreSQL when TEST_DATAB
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -19,6 +20,7 @@ import pytest
 
 from tests.helpers import backends, claims_of, empty_database, load_private, make_issuer
 from tests.live import FLASK, LiveServer, live_server, run_command
+from tests.web_fixtures import Mailbox, running_mailbox, text_part
 
 pytestmark = pytest.mark.slow
 
@@ -55,10 +57,11 @@ class Service:
 
     def admin(self, email: str) -> str:
         """A new admin (the CLI), for a scenario of its own: each has its own login-throttle counters."""
-        run_command(
-            [FLASK, "--app", "wsgi", "users", "create", "--email", email, "--password", PASSWORD], self.server.env
-        )
+        self.flask("users", "create", "--email", email, "--password", PASSWORD)
         return email
+
+    def flask(self, *args: str) -> str:
+        return run_command([FLASK, "--app", "wsgi", *args], self.server.env)
 
 
 def _service(request, tmp_path_factory, rsa_pem: str, extra: dict[str, str]) -> Iterator[Service]:
@@ -167,3 +170,31 @@ def test_mfa_required_for_users_keeps_an_admin_without_a_factor_out(strict: Serv
     assert answer["withoutFactor"] == {"status": 401, "message": "MFA enrolment is required to complete this request"}
     assert answer["factors"] == {"mfa_factors": []}
     assert answer["user"]["email"] == email
+
+
+@pytest.fixture(scope="module", params=backends())
+def verifying(request, tmp_path_factory: pytest.TempPathFactory, database_url: str, rsa_pem: str) -> Iterator[Any]:
+    """Customers must verify their email (AUTH_VERIFICATIONS_PER_ACTOR); mail goes to a real SMTP server."""
+    with running_mailbox() as mailbox:
+        extra = {**mailbox.settings(), "AUTH_VERIFICATIONS_PER_ACTOR": "customer=emailpass:email"}
+        for service in _service(request, tmp_path_factory, rsa_pem, extra):
+            yield service, mailbox
+
+
+def test_verification_request_and_confirm_with_the_mailed_code(verifying: tuple[Service, Mailbox]):
+    service, mailbox = verifying
+    email = "verify-me@example.com"
+    service.flask("customers", "create", "--email", email, "--password", PASSWORD)
+    requested = service.sdk("verificationRequest", email, PASSWORD)
+    assert requested["answer"]["verification_required"] is True
+    assert requested["answer"]["verification"]["entity_id"] == email
+    assert requested["onStore"] == INVALID_TOKEN  # the verification token opens nothing else
+    assert requested["requested"]["verification"]["entity_type"] == "email"
+    [message] = [m for m in mailbox.wait_for(1) if m["To"] == email]
+    code = re.search(r"code is (\d{6})", text_part(message))
+    assert code is not None
+    confirmed = service.sdk("verificationConfirm", requested["answer"]["token"], code.group(1), email, PASSWORD)
+    assert confirmed["wrong"] == {"status": 401, "message": "Invalid verification code"}
+    assert confirmed["confirmed"]["entity_id"] == email and confirmed["confirmed"]["verified_at"]
+    assert confirmed["again"]["status"] == 401  # the code works once
+    assert claims_of(confirmed["access"])["actor_id"] == confirmed["customer"]["id"]

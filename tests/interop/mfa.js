@@ -147,6 +147,28 @@ const scenarios = {
   },
 }
 
+// Verification, step one: sign in (the verification form), ask for a code; the test reads the mail.
+scenarios.verificationRequest = async (email, password) => {
+  const sdk = jwtSdk()
+  const answer = await sdk.auth.login("customer", "emailpass", { email, password })
+  const onStore = await attempt(() => sdk.store.customer.retrieve())
+  const requested = await sdk.auth.verification.request({ entity_id: email, entity_type: "email" })
+  return { answer, onStore, requested }
+}
+
+// Step two: the code from the mail confirms the email; the next sign-in is an ordinary one.
+scenarios.verificationConfirm = async (token, code, email, password) => {
+  const sdk = jwtSdk()
+  const wrong = await attempt(() =>
+    sdk.auth.verification.confirm({ code: code === "000000" ? "111111" : "000000" }, bearer(token)),
+  )
+  const confirmed = await sdk.auth.verification.confirm({ code }, bearer(token))
+  const again = await attempt(() => sdk.auth.verification.confirm({ code }, bearer(token)))
+  const access = await sdk.auth.login("customer", "emailpass", { email, password })
+  const { customer } = await sdk.store.customer.retrieve()
+  return { wrong, confirmed, again, access, customer }
+}
+
 scenarios[scenario](...args).then(
   (result) => console.log(JSON.stringify(result)),
   (error) => {
