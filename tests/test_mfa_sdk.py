@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import backends, claims_of, empty_database, load_private, make_issuer
+from tests.helpers import backends, claims_of, empty_database, load_private, make_issuer, run_sdk
 from tests.live import FLASK, LiveServer, live_server, run_command
 from tests.web_fixtures import Mailbox, running_mailbox, text_part
 
@@ -44,16 +43,7 @@ class Service:
     server: LiveServer
 
     def sdk(self, scenario: str, *args: str) -> dict[str, Any]:
-        result = subprocess.run(
-            [str(NODE), "mfa.js", scenario, self.server.base_url, *args],
-            cwd=INTEROP,
-            capture_output=True,
-            text=True,
-            timeout=NODE_TIMEOUT,
-        )
-        assert result.returncode == 0, f"mfa.js {scenario} exited {result.returncode}:\n{result.stderr}"
-        answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        return answer
+        return run_sdk("mfa.js", scenario, self.server.base_url, *args, timeout=NODE_TIMEOUT)
 
     def admin(self, email: str) -> str:
         """A new admin (the CLI), for a scenario of its own: each has its own login-throttle counters."""

@@ -195,21 +195,8 @@ def two_step_verify() -> Any:
         try:
             completed_at, codes = mfa_service.enable_from_page(claims, form.factor_id.data or "", form.code.data)
         except ApiError as refused:
-            return _message(
-                "Two-step sign-in is not on",
-                f"{refused.message}. Start again from your account page.",
-                link=(url_for("web.account"), "Back to your account"),
-                status=refused.status,
-                alert=True,
-            )
-        sessions.start(
-            USER,
-            claims["actor_id"],
-            claims["auth_identity_id"],
-            claims["auth_provider"],
-            mfa_enabled=True,
-            mfa_completed_at=completed_at,
-        )
+            return _account_message("Two-step sign-in is not on", f"{refused.message}. Start again.", refused)
+        _restart_session(claims, completed_at)
         return render_template("web/recovery_codes.html", codes=codes)
     return redirect(url_for("web.account"))
 
@@ -229,16 +216,23 @@ def two_step_disable() -> Any:
                 if factor["status"] == factors.ENABLED:
                     mfa_service.disable_factor(claims, factor["id"], body)
         except ApiError as refused:
-            return _message(
-                "Two-step sign-in is still on",
-                f"{refused.message}.",
-                link=(url_for("web.account"), "Back to your account"),
-                status=refused.status,
-                alert=True,
-            )
-        sessions.start(USER, claims["actor_id"], claims["auth_identity_id"], claims["auth_provider"])
+            return _account_message("Two-step sign-in is still on", f"{refused.message}.", refused)
+        _restart_session(claims, None)
         flash("Two-step sign-in is off.")
     return redirect(url_for("web.account"))
+
+
+def _account_message(heading: str, message: str, refused: ApiError) -> tuple[str, int]:
+    return _message(
+        heading, message, link=(url_for("web.account"), "Back to your account"), status=refused.status, alert=True
+    )
+
+
+def _restart_session(claims: dict[str, Any], mfa_completed_at: str | None) -> None:
+    """Turning two-step sign-in on or off ended every session: this browser's starts afresh."""
+    actor_id, identity_id, provider = claims["actor_id"], claims["auth_identity_id"], claims["auth_provider"]
+    enabled = mfa_completed_at is not None
+    sessions.start(USER, actor_id, identity_id, provider, mfa_enabled=enabled, mfa_completed_at=mfa_completed_at)
 
 
 def _signed_in_claims() -> dict[str, Any] | None:
