@@ -333,8 +333,10 @@ def invite() -> Any:
         else:
             provider = identity_service.find_provider_identity(user.email)
             assert provider is not None  # created or reclaimed with the user, in the same transaction
-            flash("Welcome! Your account is ready and you are signed in.")
-            return _signed_in(provider.auth_identity, user.id, identity_service.PROVIDER, url_for("web.account"))
+            signed_in = _signed_in(provider.auth_identity, user.id, identity_service.PROVIDER, url_for("web.account"))
+            if two_step.pending_challenge() is None:  # after the session starts: starting one clears Flask's
+                flash("Welcome! Your account is ready and you are signed in.")
+            return signed_in
     intro = f"You are invited as {pending.email}. Choose your name and a password."
     if invite_service.has_identity(pending):
         # The link proves the address is the invitee's, whoever registered it before.
