@@ -139,7 +139,7 @@ def _signed_in(identity: AuthIdentity, user_id: str, provider: str, next_path: s
     if not factors.has_enabled_factor(identity.id):
         sessions.start(USER, user_id, identity.id, provider)
         return redirect(next_path)
-    two_step.remember_challenge(mfa_service.start_page_challenge(identity, provider), identity.id, provider, next_path)
+    two_step.remember_challenge(mfa_service.start_page_challenge(identity, provider), identity, provider, next_path)
     return redirect(url_for("web.sign_in_code"))
 
 

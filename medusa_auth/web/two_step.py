@@ -13,6 +13,7 @@ from .. import clock
 from ..auth.mfa_service import RECOVERY_CODE
 from ..mfa import challenges
 from ..mfa.factors import TOTP
+from ..models import AuthIdentity
 
 _PENDING = "mfa_challenge"
 
@@ -30,13 +31,15 @@ class PendingChallenge:
         return {"auth_identity_id": self.auth_identity_id, "iat": self.started_at}
 
 
-def remember_challenge(challenge_id: str, auth_identity_id: str, provider: str, next_path: str) -> None:
+def remember_challenge(challenge_id: str, identity: AuthIdentity, provider: str, next_path: str) -> None:
+    """Keep the browser's challenge; its start is stamped as a token's ``iat`` is (``tokens.issue``): never
+    before the identity's last credentials change, so a sign-in in that very second still counts."""
     flask_session[_PENDING] = {
         "challenge_id": challenge_id,
-        "auth_identity_id": auth_identity_id,
+        "auth_identity_id": identity.id,
         "provider": provider,
         "next_path": next_path,
-        "started_at": clock.now(),
+        "started_at": max(clock.now(), identity.tokens_valid_from or 0),
     }
 
 
