@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import timedelta
 
 import pytest
+from werkzeug.serving import make_server
 
 from medusa_auth import purge
 from medusa_auth.database import db
@@ -23,11 +25,16 @@ from medusa_auth.revocation import (
     UNKNOWN,
     EndedSessions,
     FeedError,
+    FeedPolicy,
     RefreshingEndedSessions,
+    feed_loader,
     parse_feed,
 )
+from medusa_auth.settings import ConfigError
 from medusa_auth.tokens import InvalidToken, TokenKind
+from medusa_auth.verifier import revocation_feed
 from tests.helpers import PASSWORD, FakeClock, bearer, claims_of, start_session
+from tests.live import free_port
 from tests.web_fixtures import link_in, token_of
 
 pytestmark = pytest.mark.settings(REVOCATION_REFRESH_SECONDS=0)
@@ -440,3 +447,60 @@ def test_purge_keeps_an_ended_sign_in_while_its_tokens_may_live(app, auth, clien
         purge.run()
         assert db.session.get(SignInSession, claims_of(token)["sid"]) is not None
         assert claims_of(token)["sid"] in medusa_auth().ended_sessions.current.sids
+
+
+# -- a verifier polling the feed ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(app):
+    """The app on a real socket (werkzeug's server in a thread), for the feed client."""
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+def test_the_feed_client_revalidates_learns_and_fails_closed_when_the_issuer_is_gone(
+    served, auth, client, fake_clock: FakeClock
+):
+    issuer = {"url": f"{served}/.well-known/revoked-sessions"}
+
+    def load(current):
+        return feed_loader(issuer["url"], FeedPolicy(timeout=1))(current)
+
+    ended = RefreshingEndedSessions(load, refresh_seconds=1, max_staleness=10, monotonic=fake_clock)
+    token = auth.token()
+    sid = claims_of(token)["sid"]
+    assert ended.refusal(sid) is None
+    first = ended.current
+    fake_clock.move(1)
+    assert ended.current is first  # a 304: the snapshot is kept, not rebuilt
+    logout(client, token)
+    fake_clock.move(1)
+    assert ended.refusal(sid) == ENDED
+    gone = f"http://127.0.0.1:{free_port_other_than(int(served.rsplit(':', 1)[1]))}/.well-known/revoked-sessions"
+    issuer["url"] = gone  # the issuer is gone: nothing listens there
+    fake_clock.move(10)
+    assert ended.refusal("sess_other") is None  # unreachable, still within the bound
+    fake_clock.move(1)
+    assert ended.refusal("sess_other") == UNKNOWN
+
+
+def free_port_other_than(port: int) -> int:
+    candidate = free_port()
+    return candidate if candidate != port else free_port()
+
+
+def test_the_verifiers_feed_settings_are_checked():
+    assert revocation_feed({}) is None  # the guide's simple mode: no check at all
+    with pytest.raises(ConfigError, match="JWT_REVOCATION_URL"):
+        revocation_feed({"JWT_REVOCATION_URL": "http://issuer.example/.well-known/revoked-sessions"})
+    for name in ("JWT_REVOCATION_REFRESH_SECONDS", "JWT_REVOCATION_MAX_STALENESS_SECONDS"):
+        for value in ("soon", "-1", "nan", "1e9"):
+            with pytest.raises(ConfigError, match=name):
+                revocation_feed({"JWT_REVOCATION_URL": "https://issuer.example/feed", name: value})
+    feed = revocation_feed({"JWT_REVOCATION_URL": "https://issuer.example/feed", "JWT_REVOCATION_REFRESH_SECONDS": "1"})
+    assert feed is not None and (feed.refresh_seconds, feed.max_staleness) == (1, 60)
