@@ -156,6 +156,7 @@ class MedusaAuth:
             lambda current: ended_sids(engine, lifetime, current),
             settings.sessions.revocation_refresh_seconds,
             ISSUER_MAX_STALENESS_SECONDS,
+            unavailable_type="database_error",
         )
 
 

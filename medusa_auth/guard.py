@@ -19,10 +19,10 @@ from flask import Request, g, request
 from . import sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
-from .errors import ApiError, signing_unavailable, unauthorized
+from .errors import UNAVAILABLE_RETRY_SECONDS, ApiError, signing_unavailable, unauthorized
 from .extension import medusa_auth
 from .security_log import security_event
-from .tokens import Claims, InvalidToken, TokenKind, Tokens
+from .tokens import Claims, InvalidToken, TokenKind, Tokens, VerificationUnavailable
 
 ANY_ACTOR = "*"
 PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
@@ -179,6 +179,10 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
     except InvalidToken as refused:
         security_event("token_refused", reason=str(refused), path=request.path)
         raise unauthorized() from None
+    except VerificationUnavailable as unknown:  # fail closed, but the token is not called invalid
+        security_event("token_unchecked", reason=str(unknown), path=request.path)
+        message = "Tokens cannot be checked right now. Try again shortly."
+        raise ApiError(503, unknown.error_type, message, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}) from None
     if actor != ANY_ACTOR and claims.get("actor_type") != actor:
         reason = f"{claims.get('actor_type')} token where {actor} was expected"
         security_event("token_refused", reason=reason, path=request.path)

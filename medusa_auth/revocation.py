@@ -7,12 +7,14 @@ due (the others keep reading the current one), the way the key ring refreshes. R
 the check is a set lookup, no database or network round trip per request.
 
 Fail closed: a snapshot that could not be refreshed for ``max_staleness`` seconds (the database or the
-feed is down) answers every token with a refusal, since a session ended meanwhile would go unnoticed.
+feed is down) accepts no token, since a session ended meanwhile would go unnoticed: every check raises
+``VerificationUnavailable`` (a 503 with Retry-After, not a 401 that would make clients drop their tokens).
 Nothing here knows about Flask requests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,11 +27,13 @@ from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from . import clock
 from .keys.remote import BodyTooLarge, bounded_get, check_jwks_url
 from .models import SignInSession
 from .strict_json import reject_constant, reject_duplicate_members
+from .tokens import VerificationUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +77,21 @@ class RefreshingEndedSessions:
         refresh_seconds: float,
         max_staleness: float,
         monotonic: Callable[[], float] = time.monotonic,
+        unavailable_type: str = "unexpected_state",
     ):
         self._load, self._monotonic = load, monotonic
         self.refresh_seconds, self.max_staleness = refresh_seconds, max_staleness
+        self.unavailable_type = unavailable_type  # the 503's error type: what cannot be read
         self._lock = threading.Lock()
         self._current: EndedSessions | None = None  # loaded on first use: the CLI may run before `db upgrade`
         self._loaded_at = self._tried_at = -float("inf")
 
     def refusal(self, sid: str | None) -> str | None:
-        """Why a token of sign-in session ``sid`` (None: a token without one) must be refused, or None."""
+        """Why a token of sign-in session ``sid`` (None: a token without one) must be refused, or None;
+        ``VerificationUnavailable`` while the snapshot is stale past the bound."""
         current = self.current
         if current is None:
-            return UNKNOWN
+            raise VerificationUnavailable(UNKNOWN, self.unavailable_type)
         if sid is not None and sid in current.sids:
             return ENDED
         return None
@@ -139,8 +146,14 @@ def ended_sids(engine: Engine, token_lifetime: int, current: EndedSessions | Non
         SignInSession.ended_at > now - timedelta(seconds=token_lifetime) - leeway,
         SignInSession.expires_at > now - leeway,
     )
-    with engine.connect() as connection:
+    connection = engine.connect()
+    try:
         sids = frozenset(connection.execute(query).scalars())
+    finally:
+        # A connection the database drops after the read (its ROLLBACK on return fails): the read stands,
+        # and SQLAlchemy has already invalidated the connection (the pool replaces it).
+        with contextlib.suppress(OperationalError, InterfaceError):
+            connection.close()
     return current if current is not None and current.sids == sids else EndedSessions.of(sids)
 
 

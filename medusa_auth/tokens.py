@@ -66,6 +66,15 @@ class InvalidToken(Exception):
     """The token is refused; the reason is for the security log, never for the client."""
 
 
+class VerificationUnavailable(Exception):
+    """A check the token needs cannot be made now (the ended sign-in sessions are unknown): the token is
+    neither accepted nor called invalid; the guard answers 503, so a client keeps it and retries."""
+
+    def __init__(self, reason: str, error_type: str = "unexpected_state"):
+        super().__init__(reason)
+        self.error_type = error_type  # Medusa's error type for the 503
+
+
 class ExpiredToken(InvalidToken):
     """A well-formed, correctly signed token past its ``exp`` (pages and errors say so apart)."""
 
@@ -87,7 +96,8 @@ class Revocations(Protocol):
     """The ended sign-in sessions a process knows (revocation.RefreshingEndedSessions)."""
 
     def refusal(self, sid: str | None) -> str | None:
-        """Why a token of sign-in session ``sid`` must be refused, or None."""
+        """Why a token of sign-in session ``sid`` must be refused, or None; ``VerificationUnavailable`` when
+        the ended sessions are not known well enough to tell."""
         ...
 
 

@@ -22,7 +22,6 @@ from medusa_auth.extension import medusa_auth
 from medusa_auth.models import BrowserSession, SignInSession
 from medusa_auth.revocation import (
     ENDED,
-    UNKNOWN,
     EndedSessions,
     FeedError,
     FeedPolicy,
@@ -31,7 +30,7 @@ from medusa_auth.revocation import (
     parse_feed,
 )
 from medusa_auth.settings import ConfigError
-from medusa_auth.tokens import InvalidToken, TokenKind
+from medusa_auth.tokens import InvalidToken, TokenKind, VerificationUnavailable
 from medusa_auth.verifier import revocation_feed
 from tests.helpers import PASSWORD, FakeClock, bearer, claims_of, start_session
 from tests.live import free_port
@@ -322,8 +321,8 @@ def test_revoking_needs_an_admin(auth, client):
 class Source:
     """A ``load`` whose answer (or failure) the test sets."""
 
-    def __init__(self, *sids: str):
-        self.sids, self.failing, self.loads = set(sids), False, 0
+    def __init__(self, *sids: str, failing: bool = False):
+        self.sids, self.failing, self.loads = set(sids), failing, 0
 
     def __call__(self, current: EndedSessions | None) -> EndedSessions:
         self.loads += 1
@@ -354,7 +353,9 @@ def test_the_set_fails_closed_once_it_is_stale_past_the_bound_and_recovers(fake_
     assert "not refreshed" in caplog.text
     loads = source.loads
     fake_clock.move(1)
-    assert ended.refusal("sess_b") == UNKNOWN and ended.refusal(None) == UNKNOWN  # every token, sid or not
+    for sid in ("sess_b", None):  # every token, sid or not: neither accepted nor called invalid
+        with pytest.raises(VerificationUnavailable, match="unknown for too long"):
+            ended.refusal(sid)
     assert source.loads == loads  # retried only once per interval
     source.failing = False
     fake_clock.move(1)
@@ -365,7 +366,8 @@ def test_a_first_load_that_fails_refuses_rather_than_errs(fake_clock: FakeClock)
     source = Source()
     source.failing = True
     ended = RefreshingEndedSessions(source, refresh_seconds=2, max_staleness=30, monotonic=fake_clock)
-    assert ended.refusal(None) == UNKNOWN
+    with pytest.raises(VerificationUnavailable):
+        ended.refusal(None)
 
 
 def test_an_unchanged_set_keeps_its_snapshot(app, auth):
@@ -486,7 +488,8 @@ def test_the_feed_client_revalidates_learns_and_fails_closed_when_the_issuer_is_
     fake_clock.move(10)
     assert ended.refusal("sess_other") is None  # unreachable, still within the bound
     fake_clock.move(1)
-    assert ended.refusal("sess_other") == UNKNOWN
+    with pytest.raises(VerificationUnavailable):
+        ended.refusal("sess_other")
 
 
 def free_port_other_than(port: int) -> int:
