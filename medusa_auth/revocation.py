@@ -99,8 +99,10 @@ class RefreshingEndedSessions:
     @property
     def current(self) -> EndedSessions | None:
         """The snapshot, or None when none was loaded within ``max_staleness`` (fail closed)."""
-        if self._monotonic() - self._tried_at >= self.refresh_seconds:
-            self._refresh_if_due(wait=self._current is None)  # the first load: every reader waits for it
+        if self._current is None:
+            self._refresh_if_due(wait=True)  # the first load: every reader waits for it (or for its failure)
+        elif self._monotonic() - self._tried_at >= self.refresh_seconds:
+            self._refresh_if_due(wait=False)
         if self._monotonic() - self._loaded_at > self.max_staleness:
             return None
         return self._current

@@ -370,6 +370,29 @@ def test_a_first_load_that_fails_refuses_rather_than_errs(fake_clock: FakeClock)
         ended.refusal(None)
 
 
+def test_requests_arriving_during_the_first_load_wait_for_it(fake_clock: FakeClock):
+    """A worker's first requests come in together (gunicorn's threads): none may find "no snapshot yet"."""
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_load(current: EndedSessions | None) -> EndedSessions:
+        loading.set()
+        release.wait(10)
+        return EndedSessions.of(["sess_a"])
+
+    ended = RefreshingEndedSessions(slow_load, refresh_seconds=2, max_staleness=30, monotonic=fake_clock)
+    answers: list[str | None] = []
+    first = threading.Thread(target=lambda: answers.append(ended.refusal("sess_a")))
+    first.start()
+    assert loading.wait(10)
+    later = [threading.Thread(target=lambda: answers.append(ended.refusal("sess_a"))) for _ in range(4)]
+    for thread in later:
+        thread.start()
+    release.set()
+    for thread in [first, *later]:
+        thread.join(10)
+    assert answers == [ENDED] * 5
+
+
 def test_an_unchanged_set_keeps_its_snapshot(app, auth):
     """The feed's ETag and body are built once per change, not once per refresh."""
     with app.app_context():
