@@ -68,6 +68,7 @@ ENVIRONMENT_VARIABLES = (
     "GITHUB_AUTHORIZE_URL",
     "GITHUB_TOKEN_URL",
     "GITHUB_API_URL",
+    "REVOCATION_REFRESH_SECONDS",
 )
 # The variables ``get_jwt_config`` reads: the guide's, plus the key ring's and the JWKS's.
 JWT_VARIABLES = tuple(
@@ -89,6 +90,8 @@ DEFAULTS: dict[str, Any] = {
     # long a remote verifier may still accept a revoked key.
     "JWKS_MAX_AGE": "300",
     "SESSION_IDLE_SECONDS": 30 * 60,
+    # How long a revocation made on one instance (an API key's, ...) may go unseen by another's workers.
+    "REVOCATION_REFRESH_SECONDS": "2",
     "SESSION_ABSOLUTE_SECONDS": 12 * 60 * 60,
     # Request bodies here are a few small JSON fields; anything larger is refused with 413 before parsing.
     "MAX_CONTENT_LENGTH": 64 * 1024,
@@ -239,6 +242,7 @@ class Settings:
     mail: MailSettings
     throttle: ThrottleSettings
     max_content_length: int
+    revocation_refresh_seconds: int  # REVOCATION_REFRESH_SECONDS: how stale a worker's view of revocations may be
     log_level: str
     redirect_providers: RedirectProviders
     # The JWT and JWKS variables as asked for, the mapping ``get_jwt_config`` reads.
@@ -344,6 +348,7 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
         mail=_mail(values, app_env),
         throttle=_throttle(values),
         max_content_length=_whole_number(values, "MAX_CONTENT_LENGTH"),
+        revocation_refresh_seconds=_whole_number(values, "REVOCATION_REFRESH_SECONDS"),
         log_level=str(values.get("LOG_LEVEL", "INFO")).upper(),
         redirect_providers=_redirect_providers(values),
         jwt_environment=MappingProxyType({name: str(values[name]) for name in JWT_VARIABLES if name in values}),

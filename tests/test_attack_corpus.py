@@ -671,10 +671,10 @@ CROSS_ACTOR: list[CrossActor] = [
         own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS),
     ),
     CrossActor(
-        "customer-access-token-on-the-customer-update-route",
+        "user-access-token-on-the-customer-update-route",
         "POST",
         "/auth/customer/emailpass/update",
-        lambda t: t.craft(customer_claims(t)),
+        lambda t: t.craft(),
     ),
     CrossActor(
         "invite-token-creating-a-customer", "POST", "/store/customers", own_kind(TokenKind.INVITE, INVITE_CLAIMS)
@@ -763,6 +763,7 @@ CROSS_ACTOR_CONTROLS = [
     ("GET", "/store/customers/me", lambda t: t.craft(customer_claims(t)), 404),  # no customer cus_01 here
     ("GET", "/admin/users/me", lambda t: t.craft(), 404),  # no user user_01 here
     ("POST", "/auth/customer/emailpass/update", own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS), 400),  # no password
+    ("POST", "/auth/customer/emailpass/update", lambda t: t.craft(customer_claims(t)), 400),  # changing one's own
     ("POST", "/store/customers", lambda t: t.craft(customer_claims(t)), 400),  # Medusa's "already authenticated"
 ]
 
