@@ -65,7 +65,7 @@ _SEARCHED_COLUMNS = (User.email, User.first_name, User.last_name)
 
 def _ordering(order: str | None) -> tuple[ColumnElement[Any], ...]:
     """Medusa's ``order`` (``email``, ``-created_at``, ...) as ORDER BY, the id last so that pages never overlap."""
-    field = order or DEFAULT_ORDER
+    field = DEFAULT_ORDER if order is None else order
     descending = field.startswith("-")
     name = field.removeprefix("-")
     if name not in ORDER_FIELDS:
