@@ -81,7 +81,9 @@ def test_the_sdk_makes_keys_a_machine_and_a_storefront_use_them_and_a_revoked_ke
 
 
 def test_the_sdk_manages_another_admin(server: LiveServer):
-    run_command([FLASK, "--app", "wsgi", "users", "create", "--email", "grace@example.com", "--password", PASSWORD], server.env)
+    run_command(
+        [FLASK, "--app", "wsgi", "users", "create", "--email", "grace@example.com", "--password", PASSWORD], server.env
+    )
     answer = sdk(server, "users", ADMIN, PASSWORD, "grace@example.com")
     assert answer["found"] == ["grace@example.com"]
     assert answer["updated"]["first_name"] == "Grace" and answer["updated"]["metadata"] == {"team": "ops"}

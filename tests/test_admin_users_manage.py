@@ -1,4 +1,4 @@
-"""Managing admin users (SPEC §13): update, delete, auth providers, a reset token, search and order; one's own password."""
+"""Managing admin users (SPEC §13): update, delete, auth providers, a reset token, q and order; one's own password."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ def admin(auth) -> dict[str, str]:
 
 def test_an_admin_updates_a_users_profile(client, admin, auth):
     user_id = auth.create_user("sam@example.com")
-    body = {"first_name": "Sam", "last_name": "Lee", "avatar_url": "https://cdn.example.com/sam.png", "metadata": {"a": 1}}
+    body = {
+        "first_name": "Sam",
+        "last_name": "Lee",
+        "avatar_url": "https://cdn.example.com/sam.png",
+        "metadata": {"a": 1},
+    }
     response = client.post(f"/admin/users/{user_id}", json=body, headers=admin)
     assert response.status_code == 200, response.get_json()
     user = response.get_json()["user"]
@@ -105,7 +110,9 @@ def test_deleting_a_missing_user_is_not_found(client, admin):
 
 def test_a_users_auth_providers(client, admin, auth):
     user_id = auth.create_user("sam@example.com")
-    assert client.get(f"/admin/users/{user_id}/auth-providers", headers=admin).get_json() == {"providers": ["emailpass"]}
+    assert client.get(f"/admin/users/{user_id}/auth-providers", headers=admin).get_json() == {
+        "providers": ["emailpass"]
+    }
     assert client.get("/admin/users/user_01NOTHERE/auth-providers", headers=admin).status_code == 404
 
 
@@ -129,7 +136,11 @@ def test_a_reset_token_sets_the_password_once_and_replaces_the_earlier_one(clien
 @pytest.fixture
 def people(client, admin, auth) -> dict[str, str]:
     """Four users (admin@ first); names set through the API."""
-    names = {"ada@example.com": ("Ada", "Lovelace"), "bob@example.com": ("Bob", "Ross"), "zoe@example.com": ("Zoë", "Ada")}
+    names = {
+        "ada@example.com": ("Ada", "Lovelace"),
+        "bob@example.com": ("Bob", "Ross"),
+        "zoe@example.com": ("Zoë", "Ada"),
+    }
     ids = {}
     for email, (first, last) in names.items():
         ids[email] = auth.create_user(email)
@@ -158,7 +169,9 @@ def test_order_by_allowed_fields(client, admin, people):
     assert emails(client, admin, "order=-email&limit=2") == sorted(everyone, reverse=True)[:2]
 
 
-@pytest.mark.parametrize("query", ["order=password_hash", "order=--email", "order=", "order=-created_at&after=user_01X"])
+@pytest.mark.parametrize(
+    "query", ["order=password_hash", "order=--email", "order=", "order=-created_at&after=user_01X"]
+)
 def test_a_bad_order_is_invalid_data(client, admin, query):
     response = client.get(f"/admin/users?{query}", headers=admin)
     assert response.status_code == 400 and response.get_json()["type"] == "invalid_data"
@@ -211,7 +224,9 @@ def test_a_wrong_current_password_changes_nothing(client, auth):
     auth.create_user("me@example.com")
     token = auth.login("me@example.com")
     refused = change(client, auth.bearer(token), current="not my password")
-    assert refused.status_code == 400 and refused.get_json()["message"] == "current_password is not the current password"
+    assert (
+        refused.status_code == 400 and refused.get_json()["message"] == "current_password is not the current password"
+    )
     assert client.post("/auth/token/refresh", headers=auth.bearer(token)).status_code == 200
     auth.login("me@example.com")
     short = change(client, auth.bearer(token), password="short")
