@@ -13,6 +13,7 @@ import pytest
 from medusa_auth.database import db
 from medusa_auth.guard import PUBLISHABLE_KEY_INVALID, PUBLISHABLE_KEY_REQUIRED, SECRET_KEY_AS_BEARER
 from medusa_auth.models import ApiKey
+from tests.helpers import api_key_attacks
 
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
 PEOPLE_ONLY = {"type": "not_allowed", "message": "An API key cannot do this: an admin's session or token must"}
@@ -155,37 +156,13 @@ def test_a_secret_key_sent_as_a_bearer_is_told_to_use_basic(client, admin):
     assert response.get_json() == {"type": "unauthorized", "message": SECRET_KEY_AS_BEARER}
 
 
-def refused_credentials(secret: str, publishable_token: str, revoked: str) -> dict[str, str]:
-    """Every way a Basic credential is not a live secret key (the attack corpus' API-key cases too)."""
-    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
-    return {
-        "a password part": "Basic " + b64(f"{secret}:secret"),
-        "the key as the password": "Basic " + b64(f":{secret}"),
-        "truncated": "Basic " + b64(f"{secret[:-1]}:"),
-        "one more character": "Basic " + b64(f"{secret}0:"),
-        "upper-case hex": "Basic " + b64(f"sk_{secret[3:].upper()}:"),
-        "wrong prefix": "Basic " + b64(f"ak_{secret[3:]}:"),
-        "no prefix": "Basic " + b64(f"{secret[3:]}:"),
-        "a publishable key as a secret one": "Basic " + b64(f"{publishable_token}:"),
-        "a publishable key raw": f"Basic {publishable_token}",
-        "revoked": "Basic " + b64(f"{revoked}:"),
-        "unknown": "Basic " + b64(f"sk_{'0' * 64}:"),
-        "not base64": "Basic %%%%",
-        "base64 of bytes that are not text": "Basic " + base64.b64encode(b"\xff\xfe" * 30).decode(),
-        "empty": "Basic ",
-        "oversized": "Basic " + b64(f"{secret}:" + "x" * 5000),
-        "raw with a password part": f"Basic {secret}:secret",
-        "a space inside": f"Basic {secret[:10]} {secret[10:]}",
-    }
-
-
 def test_every_credential_that_is_not_a_live_secret_key_gets_the_one_401(client, admin, caplog):
     secret = create(client, admin, "secret")["token"]
     publishable_token = create(client, admin, "publishable")["token"]
     old = create(client, admin, "secret", "old")
     client.post(f"/admin/api-keys/{old['id']}/revoke", headers=admin)
     caplog.set_level(logging.INFO, logger="medusa_auth.security")
-    for name, header in refused_credentials(secret, publishable_token, old["token"]).items():
+    for name, header in api_key_attacks(secret, publishable_token, old["token"]).items():
         response = client.get("/admin/users", headers={"Authorization": header})
         assert response.status_code == 401, name
         assert response.get_json() == REFUSED, name
