@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from medusa_auth.database import db
@@ -251,3 +253,43 @@ def test_a_customer_changes_their_own_password_on_their_route_only(client, auth)
     ]
     assert change(client, bearer(token), actor="user").status_code == 401  # a customer's token on the user route
     assert change(client, bearer(token), actor="customer").status_code == 200
+
+
+# -- the page -------------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client, path: str) -> str:
+    page = client.get(path)
+    match = _CSRF.search(page.get_data(as_text=True))
+    assert match, page.get_data(as_text=True)
+    return match.group(1)
+
+
+def test_the_password_page_changes_it_and_keeps_this_browser_signed_in(app, client, auth):
+    auth.create_user("me@example.com")
+    start_session(client, auth.login("me@example.com"))
+    other = app.test_client()
+    start_session(other, auth.login("me@example.com"))
+    assert 'href="/app/password"' in client.get("/app/").get_data(as_text=True)
+
+    wrong = {"current_password": "not it", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    refused = client.post("/app/password", data={**wrong, "csrf_token": csrf_token(client, "/app/password")})
+    assert refused.status_code == 400 and "That is not your current password." in refused.get_data(as_text=True)
+    right = {**wrong, "current_password": PASSWORD, "csrf_token": csrf_token(client, "/app/password")}
+    done = client.post("/app/password", data=right)
+
+    assert done.status_code == 302 and done.headers["Location"] == "/app/"
+    assert client.get("/app/").status_code == 200  # still signed in, with a new session
+    assert other.get("/admin/users/me").status_code == 401
+    auth.login("me@example.com", NEW_PASSWORD)
+
+
+def test_the_password_page_needs_a_session_and_its_csrf_token(client, auth):
+    assert client.get("/app/password").headers["Location"].startswith("/app/login?next=")
+    auth.create_user("me@example.com")
+    start_session(client, auth.login("me@example.com"))
+    body = {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    assert client.post("/app/password", data=body).status_code == 400  # no CSRF token
+    auth.login("me@example.com")  # unchanged
