@@ -67,6 +67,12 @@ def normalize_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email.strip()).lower()
 
 
+def assign(row: Any, fields: dict[str, Any]) -> None:
+    """Set the fields an update names, as given (``None`` clears one); ``metadata`` is the ``metadata_`` column."""
+    for name, value in fields.items():
+        setattr(row, "metadata_" if name == "metadata" else name, value)
+
+
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

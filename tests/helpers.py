@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -68,6 +69,17 @@ class AuthActions:
     @staticmethod
     def bearer(token: str) -> dict[str, str]:
         return bearer(token)
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the form a page at ``path`` renders (its cookie stays in ``client``)."""
+    page = client.get(path)
+    match = CSRF_INPUT.search(page.get_data(as_text=True))
+    assert match, page.get_data(as_text=True)
+    return match.group(1)
 
 
 def bearer(token: str) -> dict[str, str]:

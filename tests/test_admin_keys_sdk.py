@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import backends, empty_database
+from tests.helpers import backends, empty_database, run_node, skip_without_node
 from tests.live import FLASK, LiveServer, live_server, run_command
 
 pytestmark = pytest.mark.slow
+skip_without_node()
 
-INTEROP = Path(__file__).resolve().parent / "interop"
-NODE = shutil.which("node")
-NODE_TIMEOUT = 60
 PASSWORD = "correct horse battery staple"
 ADMIN = "sdk-admin@example.com"
-
-if NODE is None:
-    pytest.skip("node is not on PATH (these tests run Medusa's JS SDK)", allow_module_level=True)
-if not (INTEROP / "node_modules" / "@medusajs" / "js-sdk").is_dir():
-    pytest.skip("tests/interop/node_modules lacks @medusajs/js-sdk: run `make node-deps`", allow_module_level=True)
 
 
 @pytest.fixture(scope="module", params=backends())
@@ -47,14 +37,8 @@ def server(request, tmp_path_factory: pytest.TempPathFactory, rsa_pem: str) -> I
 
 
 def sdk(server: LiveServer, scenario: str, *args: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [str(NODE), "admin_keys.js", scenario, server.base_url, *args],
-        cwd=INTEROP,
-        capture_output=True,
-        text=True,
-        timeout=NODE_TIMEOUT,
-    )
-    assert result.returncode == 0, f"admin_keys.js {scenario} exited {result.returncode}:\n{result.stderr}"
+    """One scenario of admin_keys.js against this server; its JSON answer."""
+    result = run_node("admin_keys.js", [scenario, server.base_url, *args])
     answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return answer
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from medusa_auth.database import db
 from medusa_auth.models import AuthIdentity
-from tests.helpers import PASSWORD, start_session
+from tests.helpers import PASSWORD, csrf_token, start_session
 
 NEW_PASSWORD = "a different horse battery"
 
@@ -256,15 +254,6 @@ def test_a_customer_changes_their_own_password_on_their_route_only(client, auth)
 
 
 # -- the page -------------------------------------------------------------------------------------
-
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-def csrf_token(client, path: str) -> str:
-    page = client.get(path)
-    match = _CSRF.search(page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    return match.group(1)
 
 
 def test_the_password_page_changes_it_and_keeps_this_browser_signed_in(app, client, auth):

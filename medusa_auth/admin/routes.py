@@ -59,8 +59,7 @@ def me() -> dict[str, Any]:
 @bp.get("/users")
 def list_users() -> dict[str, Any]:
     """A page of users filtered by ``email`` and ``q``, oldest first or by ``order``; ``after`` pages by keyset."""
-    offset = int_arg("offset", 0, minimum=0, maximum=10**9)
-    limit = int_arg("limit", 50, minimum=1, maximum=1000)
+    offset, limit = _paging_args()
     email = email_arg("email")
     after = id_arg("after")
     q = _search_arg()
@@ -127,8 +126,7 @@ def create_api_key() -> dict[str, Any]:
 @bp.get("/api-keys")
 def list_api_keys() -> dict[str, Any]:
     """A page of keys, oldest first, of one ``type`` or titled like ``q``; a secret key's token is never shown."""
-    offset = int_arg("offset", 0, minimum=0, maximum=10**9)
-    limit = int_arg("limit", 50, minimum=1, maximum=1000)
+    offset, limit = _paging_args()
     keys, count = api_key_service.list_keys(offset, limit, request.args.get("type"), _search_arg())
     return {"api_keys": [k.to_dict() for k in keys], "count": count, "offset": offset, "limit": limit}
 
@@ -173,8 +171,7 @@ def create_invite() -> dict[str, Any]:
 @bp.get("/invites")
 def list_invites() -> dict[str, Any]:
     """A page of invites, filtered by ``email``; never their tokens."""
-    offset = int_arg("offset", 0, minimum=0, maximum=10**9)
-    limit = int_arg("limit", 50, minimum=1, maximum=1000)
+    offset, limit = _paging_args()
     email = email_arg("email")
     invites, count = invite_service.list_invites(offset, limit, email)
     return {"invites": [i.to_dict() for i in invites], "count": count, "offset": offset, "limit": limit}
@@ -211,6 +208,11 @@ def accept_invite() -> dict[str, Any]:
     last_name = name_field(body, "last_name", max_length=MAX_NAME_LENGTH)
     user = invite_service.accept_with_registration(token, g.auth_context, first_name, last_name)
     return {"user": user.to_dict()}
+
+
+def _paging_args() -> tuple[int, int]:
+    """Medusa's ``offset`` and ``limit`` (1 to 1000, default 50)."""
+    return int_arg("offset", 0, minimum=0, maximum=10**9), int_arg("limit", 50, minimum=1, maximum=1000)
 
 
 def _search_arg() -> str | None:

@@ -11,7 +11,7 @@ from ..auth import reset
 from ..auth.identity_service import PROVIDER, end_earlier_access
 from ..database import db
 from ..errors import ApiError, invalid_data, not_found
-from ..models import AuthIdentity, TableRowCount, User, normalize_email
+from ..models import AuthIdentity, TableRowCount, User, assign, normalize_email
 from ..security_log import security_event
 
 # Medusa's ``order``: a field, "-" first for descending; only these (each one an indexed or small sort).
@@ -90,8 +90,7 @@ def _count(matching: Select[tuple[User]], filtered: bool) -> int:
 def update_user(user_id: str, changes: dict[str, Any]) -> User:
     """Set the given fields (first_name, last_name, avatar_url, metadata) as they are; the rest stay."""
     user = get_user(user_id)
-    for name, value in changes.items():
-        setattr(user, "metadata_" if name == "metadata" else name, value)
+    assign(user, changes)
     db.session.commit()
     security_event("user_updated", user_id=user.id, fields=sorted(changes))
     return user
