@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from .database import db
 from .models import ApiKey
@@ -79,7 +79,7 @@ def secret_from_basic(header: str) -> str | None:
     return token if is_token(SECRET, token) else None
 
 
-def is_basic(header: str | None) -> bool:
+def is_basic(header: str | None) -> TypeGuard[str]:
     return header is not None and header[:6].lower() == "basic "
 
 

@@ -151,20 +151,23 @@ def guard_request() -> None:
         if extension.keys.signer is None:
             raise signing_unavailable()
         _check_actor_and_provider(current)
-    elif path_under(STORE_PREFIX, path, rule):
-        _check_publishable_key(current)
     found = required(path, rule)
-    if found is None:
-        return
-    need, path_actor = found
+    if found is not None:
+        g.auth_context = _credential_context(current, extension.tokens, *found)
+    # After the credential, so a request without one is the 401 it would be anywhere (Medusa checks the key first).
+    if path_under(STORE_PREFIX, path, rule):
+        _check_publishable_key(current)
+
+
+def _credential_context(current: Request, tokens: Tokens, need: Need, path_actor: str | None) -> dict[str, Any]:
+    """The request's credential as the path needs it: a session cookie, a secret API key, or a bearer token."""
     actor = need.actor if need.actor != PATH_ACTOR else path_actor or ""  # a route always names it; "" matches none
     header = current.headers.get("Authorization")
     if need.cookie and header is None:
-        g.auth_context = _cookie_session_context(need, actor)
-    elif need.api_key and api_keys.is_basic(header):
-        g.auth_context = _secret_key_context(header)
-    else:
-        g.auth_context = verify_bearer(extension.tokens, need.kinds, actor)
+        return _cookie_session_context(need, actor)
+    if need.api_key and api_keys.is_basic(header):
+        return _secret_key_context(header)
+    return verify_bearer(tokens, need.kinds, actor)
 
 
 def _check_actor_and_provider(current: Request) -> None:

@@ -13,7 +13,7 @@ import pytest
 from medusa_auth.database import db
 from medusa_auth.guard import PUBLISHABLE_KEY_INVALID, PUBLISHABLE_KEY_REQUIRED, SECRET_KEY_AS_BEARER
 from medusa_auth.models import ApiKey
-from tests.helpers import api_key_attacks
+from tests.helpers import PASSWORD, api_key_attacks, bearer
 
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
 PEOPLE_ONLY = {"type": "not_allowed", "message": "An API key cannot do this: an admin's session or token must"}
@@ -231,31 +231,43 @@ def test_a_secret_key_cannot_manage_secret_keys_or_people(client, admin, auth):
 # -- publishable keys on /store -------------------------------------------------------------------
 
 
-def test_no_publishable_key_no_header_needed(client):
-    assert client.get("/store/customers/me").get_json() == REFUSED  # past the key check, to the token's
+@pytest.fixture
+def shopper(client) -> dict[str, str]:
+    """A customer's bearer token, made before any publishable key exists."""
+    credentials = {"email": "shopper@example.com", "password": PASSWORD}
+    registration = client.post("/auth/customer/emailpass/register", json=credentials).get_json()["token"]
+    created = client.post("/store/customers", json={"email": "shopper@example.com"}, headers=bearer(registration))
+    assert created.status_code == 200, created.get_json()
+    return bearer(client.post("/auth/customer/emailpass", json=credentials).get_json()["token"])
 
 
-def test_once_a_publishable_key_exists_store_needs_it(client, admin):
+def test_no_publishable_key_no_header_needed(client, shopper):
+    assert client.get("/store/customers/me", headers=shopper).status_code == 200
+
+
+def test_once_a_publishable_key_exists_store_needs_it(client, admin, shopper):
     token = create(client, admin, "publishable")["token"]
-    missing = client.get("/store/customers/me")
+    missing = client.get("/store/customers/me", headers=shopper)
     assert missing.status_code == 400
     assert missing.get_json() == {"type": "not_allowed", "message": PUBLISHABLE_KEY_REQUIRED}
     for wrong in (f"pk_{'0' * 64}", token[:-1], token.upper(), "", "pk_", create(client, admin, "secret")["token"]):
-        refused = client.get("/store/customers/me", headers=publishable(wrong))
+        refused = client.get("/store/customers/me", headers={**shopper, **publishable(wrong)})
         assert refused.get_json() == {"type": "not_allowed", "message": PUBLISHABLE_KEY_INVALID}, wrong
-    assert client.get("/store/customers/me", headers=publishable(token)).get_json() == REFUSED
+    assert client.get("/store/customers/me", headers={**shopper, **publishable(token)}).status_code == 200
+    assert client.get("/store/customers/me", headers=publishable(token)).get_json() == REFUSED  # a key is no login
+    assert client.get("/store/customers/me").get_json() == REFUSED  # no credential: the 401 comes first
     assert client.get("/admin/users", headers=admin).status_code == 200  # /admin does not need one
 
 
-def test_a_revoked_publishable_key_is_refused_and_the_last_one_revoked_lifts_the_rule(client, admin):
+def test_a_revoked_publishable_key_is_refused_and_the_last_one_revoked_lifts_the_rule(client, admin, shopper):
     first = create(client, admin, "publishable")
     second = create(client, admin, "publishable")
     client.post(f"/admin/api-keys/{first['id']}/revoke", headers=admin)
-    refused = client.get("/store/customers/me", headers=publishable(first["token"]))
+    refused = client.get("/store/customers/me", headers={**shopper, **publishable(first["token"])})
     assert refused.get_json()["message"] == PUBLISHABLE_KEY_INVALID
-    assert client.get("/store/customers/me", headers=publishable(second["token"])).get_json() == REFUSED
+    assert client.get("/store/customers/me", headers={**shopper, **publishable(second["token"])}).status_code == 200
     client.post(f"/admin/api-keys/{second['id']}/revoke", headers=admin)
-    assert client.get("/store/customers/me").get_json() == REFUSED
+    assert client.get("/store/customers/me", headers=shopper).status_code == 200
 
 
 # -- the command line -----------------------------------------------------------------------------

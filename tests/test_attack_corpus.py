@@ -860,7 +860,8 @@ def test_a_secret_key_as_a_bearer_or_a_publishable_key_is_refused(app, make_targ
     with target.app.test_client() as client:
         as_bearer = client.get(TARGET, headers={"Authorization": f"Bearer {keys.secret}"})
         assert as_bearer.status_code == 401 and "Basic" in as_bearer.get_json()["message"]
-        as_publishable = client.get("/store/customers/me", headers={"x-publishable-api-key": keys.secret})
+        shopper = {"Authorization": f"Bearer {target.craft(customer_claims(target))}"}
+        as_publishable = client.get("/store/customers/me", headers={**shopper, "x-publishable-api-key": keys.secret})
         assert as_publishable.status_code == 400 and as_publishable.get_json()["type"] == "not_allowed"
-        control = client.get("/store/customers/me", headers={"x-publishable-api-key": keys.publishable})
-        assert control.status_code == 401  # past the key, refused for the missing token
+        control = client.get("/store/customers/me", headers={**shopper, "x-publishable-api-key": keys.publishable})
+        assert control.status_code == 404  # past the guard and the key: no customer cus_01 here

@@ -43,10 +43,18 @@ class InviteIdConverter(BaseConverter):
     regex = r"(?!accept$)[^/]+"
 
 
+class UserIdConverter(BaseConverter):
+    """A user id: one path segment, never ``me``, so /admin/users/me is only the signed-in user's route (and
+    OPTIONS there advertises GET alone, not the update and delete of ``<user_id>``)."""
+
+    regex = r"(?!me$)[^/]+"
+
+
 @bp.record_once
 def _register_converters(state: BlueprintSetupState) -> None:
-    # Recorded before the routes below are, so the converter exists when their rules are added.
+    # Recorded before the routes below are, so the converters exist when their rules are added.
     state.app.url_map.converters["invite_id"] = InviteIdConverter
+    state.app.url_map.converters["user_id"] = UserIdConverter
 
 
 @bp.get("/users/me")
@@ -68,13 +76,13 @@ def list_users() -> dict[str, Any]:
     return {"users": [u.to_dict() for u in users], "count": count, "offset": offset, "limit": limit}
 
 
-@bp.get("/users/<user_id>")
+@bp.get("/users/<user_id:user_id>")
 def get_user(user_id: str) -> dict[str, Any]:
     """One user by id."""
     return {"user": user_service.get_user(path_id(user_id, "User")).to_dict()}
 
 
-@bp.post("/users/<user_id>")
+@bp.post("/users/<user_id:user_id>")
 def update_user(user_id: str) -> dict[str, Any]:
     """Change a user's first_name, last_name, avatar_url or metadata (null clears one); the email stays."""
     body = json_object()
@@ -92,7 +100,7 @@ def update_user(user_id: str) -> dict[str, Any]:
     return {"user": user_service.update_user(path_id(user_id, "User"), changes).to_dict()}
 
 
-@bp.delete("/users/<user_id>")
+@bp.delete("/users/<user_id:user_id>")
 def delete_user(user_id: str) -> dict[str, Any]:
     """Delete a user (not oneself, not the last one): every token and session of theirs ends. People only."""
     refuse_api_key_actor(g.auth_context)
@@ -100,13 +108,13 @@ def delete_user(user_id: str) -> dict[str, Any]:
     return {"id": user_id, "object": "user", "deleted": True}
 
 
-@bp.get("/users/<user_id>/auth-providers")
+@bp.get("/users/<user_id:user_id>/auth-providers")
 def user_auth_providers(user_id: str) -> dict[str, Any]:
     """The providers the user signs in with (Medusa 2.20)."""
     return {"providers": user_service.auth_providers(path_id(user_id, "User"))}
 
 
-@bp.post("/users/<user_id>/reset-password")
+@bp.post("/users/<user_id:user_id>/reset-password")
 def user_reset_password(user_id: str) -> dict[str, Any]:
     """A single-use reset token for the user (Medusa 2.20), replacing any earlier one. People only."""
     refuse_api_key_actor(g.auth_context)
