@@ -144,7 +144,8 @@ class LiveApiKeys:
     def _record_use(self) -> None:
         """``last_used_at`` of the keys used since the last read: one write per refresh, never one per request."""
         used, self._used = self._used, {}
-        for key_id, moment in used.items():
+        # list(): a request thread may still be writing to the old dict (list() copies it under the GIL at once).
+        for key_id, moment in list(used.items()):
             db.session.execute(
                 db.update(ApiKey)
                 .where(ApiKey.id == key_id)
