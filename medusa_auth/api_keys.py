@@ -13,7 +13,6 @@ instance stops everywhere within that bound (at once in the worker that revoked 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -72,7 +71,7 @@ def secret_from_basic(header: str) -> str | None:
         return None
     if not credentials.startswith(PREFIXES[SECRET]):
         try:
-            credentials = base64.b64decode(credentials, validate=True).decode("ascii")
+            credentials = binascii.a2b_base64(credentials, strict_mode=True).decode("ascii")
         except (binascii.Error, ValueError):
             return None
     token = credentials.removesuffix(":")
@@ -99,10 +98,10 @@ class LiveApiKeys:
         self._live: dict[str, LiveKey] = {}
         self._publishable_exist = False
         self._loaded_at: float | None = None
-        self._used: dict[str, datetime] = {}  # key id -> last use, written at the next refresh
+        self._used: dict[str, float] = {}  # key id -> last use (seconds since the epoch), written at the next refresh
 
     def token_hash(self, token: str) -> str:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, token.encode(), "sha256").hex()  # the one-shot C HMAC: about a microsecond
 
     def find(self, kind: str, token: str) -> str | None:
         """The id of the live key of ``kind`` with this token, or None (one HMAC and a dict lookup)."""
@@ -113,7 +112,7 @@ class LiveApiKeys:
         found = self._live.get(self.token_hash(token))
         if found is None or found.kind != kind:
             return None
-        self._used[found.id] = datetime.now(UTC)
+        self._used[found.id] = time.time()
         return found.id
 
     def publishable_required(self) -> bool:
@@ -149,7 +148,7 @@ class LiveApiKeys:
             db.session.execute(
                 db.update(ApiKey)
                 .where(ApiKey.id == key_id)
-                .values(last_used_at=moment, updated_at=ApiKey.updated_at)  # a use is not an update
+                .values(last_used_at=datetime.fromtimestamp(moment, UTC), updated_at=ApiKey.updated_at)  # not an update
             )
 
 
