@@ -13,6 +13,7 @@ default 2), BENCH_WORKER_CLASS=sync (the previous worker model) and GUNICORN_THR
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -277,6 +278,10 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     shutil.copyfile(tmp / "bench.sqlite3", ended_database)
     end_sign_ins(f"sqlite:///{ended_database}", ENDED_SIGN_INS)
     ended_env = {**env, "DATABASE_URL": f"sqlite:///{ended_database}"}
+    secret_key = run_command(
+        [FLASK, "--app", "wsgi", "api-keys", "create", "--title", "bench", "--type", "secret"], env
+    ).strip()
+    basic_credentials = base64.b64encode(f"{secret_key}:".encode()).decode()
     node_port = free_port()
 
     with contextlib.ExitStack() as servers:
@@ -297,6 +302,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             "token"
         ]
         customer_bearer = {"Authorization": f"Bearer {customer_token}"}
+        basic = {"Authorization": f"Basic {basic_credentials}"}
         cases = {
             "bare": Case("the same plain route (baseline)", BARE, f"{bare.base_url}/bench/plain"),
             "plain": Case("plain route", SERVICE, f"{service.base_url}/bench/plain"),
@@ -309,6 +315,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
                           f"{ended.base_url}/admin/bench/protected", {"Authorization": f"Bearer {ended_token}"}),
             "fresh": Case("/admin route, a fresh token per request", SERVICE,
                           f"{service.base_url}/admin/bench/protected", bearer, fresh_tokens=True),
+            "api_key": Case("/admin route, a secret API key (HTTP Basic)", SERVICE,
+                            f"{service.base_url}/admin/bench/protected", basic),
             "store": Case("/store/customers/me route, one customer token reused", SERVICE,
                           f"{service.base_url}/store/customers/me/bench", customer_bearer),
             "jwks": Case("GET /.well-known/jwks.json", SERVICE, f"{service.base_url}/.well-known/jwks.json"),
@@ -348,6 +356,12 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             inprocess.Route("/admin route, one token reused", "/admin/bench/protected", itertools.repeat(token)),
             inprocess.Route("/admin route, a fresh token per request", "/admin/bench/protected", iter(all_tokens)),
             inprocess.Route(
+                "/admin route, a secret API key (HTTP Basic)",
+                "/admin/bench/protected",
+                itertools.repeat(basic_credentials),
+                scheme="Basic",
+            ),
+            inprocess.Route(
                 "/store/customers/me route, one customer token reused",
                 "/store/customers/me/bench",
                 itertools.repeat(customer_token),
@@ -366,6 +380,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             0.85,
         ),
         Goal("/admin, fresh tokens ÷ bare Flask", cases["fresh"].ratio_to(cases["bare"]), 0.75),
+        # Issue 16: a secret API key costs what a bearer token does (one keyed hash and a lookup, no database).
+        Goal("/admin, secret API key ÷ /admin, one token reused", cases["api_key"].ratio_to(cases["reused"]), 0.95),
         Goal("/store/customers/me, reused token ÷ bare Flask", cases["store"].ratio_to(cases["bare"]), 0.85),
         # The actor check costs nothing measurable: a customer's route against an admin's, both one token reused.
         Goal("/store/customers/me ÷ /admin, one token reused each", cases["store"].ratio_to(cases["reused"]), 0.95),
@@ -387,6 +403,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         Goal("Tokens.verify ÷ raw cryptography RS256 (in-process, fresh)", micro.round_ratios, 0.6, micro.ratio),
     ]
     baselines = {"plain": "bare", "plain_bearer": "bare", "reused": "bare", "ended": "bare", "fresh": "bare",
+                 "api_key": "bare",
                  "store": "bare", "jwks": "bare", "express_guide": "express", "fje_fresh": "fje_plain"}  # fmt: skip
     ratios = {key: _median_and_spread(cases[key].ratio_to(cases[base])) for key, base in baselines.items()}
     ratios["login"] = f"{login.rate / cases['bare'].rate:.3f}"

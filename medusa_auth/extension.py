@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from limits.strategies import FixedWindowRateLimiter
 
 from .actors import CUSTOMER, Actors
+from .api_keys import LiveApiKeys, hash_key
 from .database import db, migrate
 from .keys.config import JwtConfig, TokenOptions, describe_key, get_jwt_config
 from .keys.development import development_cookie_secret, development_key_file
@@ -52,6 +53,7 @@ class MedusaAuth:
     # The sign-in sessions ended on any instance, re-read every REVOCATION_REFRESH_SECONDS; None on a
     # verifier-only instance (its database is not the issuer's) and on a configuration the server refuses.
     ended_sessions: RefreshingEndedSessions | None
+    api_keys: LiveApiKeys  # this worker's view of the unrevoked API keys (secret and publishable)
     sealer: KeySealer | None  # set when the managed key ring is in use
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
@@ -97,6 +99,8 @@ class MedusaAuth:
         self.throttle = build_limiter(settings.throttle)
         self.redirect_providers = {p.id: build_client(p) for p in settings.redirect_providers.providers}
         self.sign_in_states = build_state_store(settings.throttle)
+        refresh_seconds = settings.sessions.revocation_refresh_seconds
+        self.api_keys = LiveApiKeys(hash_key(app.config.get("SECRET_KEY")), refresh_seconds)
 
     @property
     def backend_url(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Request, g, request
 
-from . import sessions
+from . import api_keys, sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
 from .errors import UNAVAILABLE_RETRY_SECONDS, ApiError, signing_unavailable, unauthorized
@@ -35,6 +35,7 @@ class Need:
     kinds: frozenset[TokenKind]
     actor: str
     cookie: bool = False
+    api_key: bool = False  # a secret API key over HTTP Basic stands in (Medusa's machines on /admin)
 
 
 ACCESS = frozenset({TokenKind.ACCESS})
@@ -44,7 +45,7 @@ ACCESS_OR_REGISTRATION = frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})
 PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     # Medusa's two-step invite flow: the invitee has only a registration token (never a cookie) here.
     ("/admin/invites/accept", Need(frozenset({TokenKind.REGISTRATION}), USER)),
-    ("/admin", Need(ACCESS, USER, cookie=True)),
+    ("/admin", Need(ACCESS, USER, cookie=True, api_key=True)),
     ("/store/customers/me", Need(ACCESS, CUSTOMER, cookie=True)),
     # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
     ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
@@ -52,19 +53,28 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
 )
 # Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
 PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (
+    # A reset token sets a forgotten password; a signed-in person (token or session) changes their own.
     (
         re.compile(r"/auth/(?P<actor_type>[^/]+)/(?P<provider>[^/]+)/update"),
-        Need(frozenset({TokenKind.RESET}), PATH_ACTOR),
+        Need(frozenset({TokenKind.RESET, TokenKind.ACCESS}), PATH_ACTOR, cookie=True),
     ),
 )
 
 # Sign-in and every route that issues a token; a verifier-only instance has no key to sign with.
 SIGN_IN_PREFIX = "/auth"
+# Every storefront route: once a publishable key exists, each request must name a live one (Medusa's).
+STORE_PREFIX = "/store"
+PUBLISHABLE_KEY_REQUIRED = (
+    "Publishable API key required in the request header: x-publishable-api-key. "
+    "You can manage your keys in settings in the dashboard."
+)
+PUBLISHABLE_KEY_INVALID = "A valid publishable key is required to proceed with the request"
+SECRET_KEY_AS_BEARER = 'A secret API key goes in HTTP Basic authentication: Authorization: Basic base64("sk_...:")'
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _REPEATED_SLASHES = re.compile(r"/{2,}")
 # Every prefix above lies under one of these: a request outside them is let through in one string test.
-_GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX}))
+_GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX, STORE_PREFIX}))
 
 
 def required(path: str, rule: str | None) -> tuple[Need, str | None] | None:
@@ -142,14 +152,22 @@ def guard_request() -> None:
             raise signing_unavailable()
         _check_actor_and_provider(current)
     found = required(path, rule)
-    if found is None:
-        return
-    need, path_actor = found
+    if found is not None:
+        g.auth_context = _credential_context(current, extension.tokens, *found)
+    # After the credential, so a request without one is the 401 it would be anywhere (Medusa checks the key first).
+    if path_under(STORE_PREFIX, path, rule):
+        _check_publishable_key(current)
+
+
+def _credential_context(current: Request, tokens: Tokens, need: Need, path_actor: str | None) -> dict[str, Any]:
+    """The request's credential as the path needs it: a session cookie, a secret API key, or a bearer token."""
     actor = need.actor if need.actor != PATH_ACTOR else path_actor or ""  # a route always names it; "" matches none
-    if need.cookie and current.headers.get("Authorization") is None:
-        g.auth_context = _cookie_session_context(need, actor)
-        return
-    g.auth_context = verify_bearer(extension.tokens, need.kinds, actor)
+    header = current.headers.get("Authorization")
+    if need.cookie and header is None:
+        return _cookie_session_context(need, actor)
+    if need.api_key and api_keys.is_basic(header):
+        return _secret_key_context(header)
+    return verify_bearer(tokens, need.kinds, actor)
 
 
 def _check_actor_and_provider(current: Request) -> None:
@@ -174,6 +192,9 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
         if header is not None:  # a missing header is an anonymous visit; a mangled one is worth a line
             security_event("token_refused", reason="malformed authorization header", path=_logged_path())
         raise unauthorized()
+    if token.startswith(api_keys.PREFIXES[api_keys.SECRET]):
+        security_event("token_refused", reason="secret API key sent as a bearer token", path=request.path)
+        raise unauthorized(SECRET_KEY_AS_BEARER)
     try:
         claims = tokens.verify(token, kinds)
     except InvalidToken as refused:
@@ -188,6 +209,30 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
         security_event("token_refused", reason=reason, path=_logged_path())
         raise unauthorized()
     return claims
+
+
+def _secret_key_context(header: str) -> dict[str, Any]:
+    """The auth context of a live secret key in HTTP Basic, or the one 401 (the reason goes to the security log)."""
+    token = api_keys.secret_from_basic(header)
+    key_id = medusa_auth().api_keys.find(api_keys.SECRET, token) if token is not None else None
+    if key_id is None:
+        reason = "malformed secret API key" if token is None else "unknown or revoked secret API key"
+        security_event("api_key_refused", reason=reason, path=request.path)
+        raise unauthorized()
+    return api_keys.auth_context(key_id)
+
+
+def _check_publishable_key(current: Request) -> None:
+    """Once a publishable key exists, a /store request must name a live one in x-publishable-api-key (400, Medusa's)."""
+    live = medusa_auth().api_keys
+    if not live.publishable_required():
+        return
+    token = current.headers.get(api_keys.PUBLISHABLE_KEY_HEADER)
+    if token is None:
+        raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_REQUIRED)
+    if live.find(api_keys.PUBLISHABLE, token.strip(" ")) is None:
+        security_event("api_key_refused", reason="unknown or revoked publishable key", path=current.path)
+        raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_INVALID)
 
 
 def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:

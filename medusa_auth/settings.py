@@ -91,7 +91,8 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_MAX_AGE": "300",
     "SESSION_IDLE_SECONDS": 30 * 60,
     "SESSION_ABSOLUTE_SECONDS": 12 * 60 * 60,
-    # How often each worker re-reads the ended sign-in sessions: how long a sign-out can go unnoticed.
+    # How often each worker re-reads the ended sign-in sessions and the live API keys: how long a sign-out
+    # or a revoked key made on one instance can go unnoticed by another's workers.
     "REVOCATION_REFRESH_SECONDS": 2,
     # Request bodies here are a few small JSON fields; anything larger is refused with 413 before parsing.
     "MAX_CONTENT_LENGTH": 64 * 1024,
@@ -160,7 +161,7 @@ class SessionSettings:
     idle_seconds: int
     absolute_seconds: int  # a sign-in's whole life: its browser sessions' and its refreshed tokens'
     secure_cookies: bool
-    revocation_refresh_seconds: int  # each worker re-reads the ended sign-in sessions this often
+    revocation_refresh_seconds: int  # each worker re-reads the ended sign-in sessions and live API keys this often
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from . import throttle
 PROVIDER = "emailpass"
 MIN_PASSWORD_LENGTH = 8  # OWASP's floor for a new password
 INVALID_CREDENTIALS = "Invalid email or password"
+WRONG_CURRENT_PASSWORD = "current_password is not the current password"
 IDENTITY_EXISTS = "Identity with email already exists"  # Medusa's words; its dashboard matches on them
 
 
@@ -179,6 +180,30 @@ def create_identity(email: str, password: str, actors: dict[str, str] | None = N
     except IntegrityError:  # the same email registered concurrently
         db.session.rollback()
         raise unauthorized(IDENTITY_EXISTS) from None
+    return identity
+
+
+def change_password(auth_context: dict[str, Any], current_password: str, password: str) -> AuthIdentity:
+    """A signed-in person's new password, given the current one; every earlier token and session of theirs ends.
+
+    The current password is checked like a login (throttled, the attempt counted), so a stolen session
+    cannot be turned into the account by guessing; a wrong one is 400, not 401, so no client takes it
+    for a sign-out.
+    """
+    identity = current_identity(auth_context)
+    provider = next((p for p in identity.provider_identities if p.provider == PROVIDER), None)
+    if provider is None or provider.password_hash is None:
+        raise invalid_data("This identity has no password (it signs in with another provider)")
+    check_new_password(password)
+    throttle.check(provider.entity_id)
+    passwords = medusa_auth().passwords
+    if not passwords.verify(provider.password_hash, current_password):
+        security_event("password_change_refused", reason="wrong current password", auth_identity_id=identity.id)
+        raise invalid_data(WRONG_CURRENT_PASSWORD)
+    throttle.record_success(provider.entity_id)
+    ended = replace_password(provider, passwords.hash(password))
+    db.session.commit()
+    security_event("password_changed", auth_identity_id=identity.id, sessions_ended=ended)
     return identity
 
 

@@ -135,16 +135,37 @@ def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
 
 
 @bp.post("/<actor_type:actor_type>/<provider:provider>/update")
-def update_password(actor_type: str, provider: str) -> dict[str, bool]:
-    """Set a new password with the reset token (the bearer, checked by the guard); the token works once."""
+def update_password(actor_type: str, provider: str) -> dict[str, Any]:
+    """A new password: with the reset token as bearer (it works once), or signed in with ``current_password``.
+
+    Either way every earlier token and session of the identity ends. A signed-in person keeps going: a
+    session is started afresh, a bearer gets a new token in ``token``.
+    """
     _credentials_only(provider)
-    password = string_field(json_object(), "password", max_length=MAX_PASSWORD_LENGTH)
+    body = json_object()
+    password = string_field(body, "password", max_length=MAX_PASSWORD_LENGTH)
     assert password is not None
+    if "actor_id" in g.auth_context:  # an actor's access token or session, never a reset token
+        return _change_own_password(body, password)
     if g.auth_context.get("provider", provider) != provider:
         security_event("token_refused", reason="reset token of another provider")
         raise unauthorized()
     reset.update_password(g.auth_context, password)
     return {"success": True}
+
+
+def _change_own_password(body: dict[str, Any], password: str) -> dict[str, Any]:
+    current = string_field(body, "current_password", max_length=MAX_PASSWORD_LENGTH)
+    assert current is not None
+    claims = g.auth_context
+    identity = identity_service.change_password(claims, current, password)
+    provider = claims.get("auth_provider") if isinstance(claims.get("auth_provider"), str) else "emailpass"
+    if request.headers.get("Authorization") is None:  # signed in by the session cookie: a new session
+        sessions.start(claims["actor_type"], claims["actor_id"], identity.id, provider)
+        return {"success": True}
+    # Every sign-in of the identity ended with the old password, this one too: the bearer gets a new one.
+    token = identity_service.sign_in(identity, claims["actor_type"], provider, claims.get("user_metadata") or {})
+    return {"success": True, "token": token}
 
 
 def _credentials_only(provider: str) -> None:

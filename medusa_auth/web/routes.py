@@ -18,7 +18,7 @@ from ..errors import ApiError
 from ..extension import medusa_auth
 from ..models import digest
 from ..security_log import security_event
-from .forms import EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
+from .forms import ChangePasswordForm, EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
 from .navigation import HOME, safe_next
 
 bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
@@ -189,6 +189,32 @@ def reset_confirm() -> Any:
             )
     return _new_password_page(
         form, error, heading="Choose a new password", submit="Change the password", action=request.full_path
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password() -> Any:
+    """Change your own password (the current one first); every other session of yours ends, this one goes on."""
+    row = sessions.current()
+    user = sessions.signed_in_user()
+    if row is None or user is None:
+        return redirect(url_for("web.login", next=url_for("web.change_password")))
+    form = ChangePasswordForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            identity = identity_service.change_password(
+                sessions.auth_context(row), form.current_password.data or "", form.password.data or ""
+            )
+        except ApiError as refused:
+            wrong = refused.message == identity_service.WRONG_CURRENT_PASSWORD
+            error = "That is not your current password." if wrong else refused.message
+        else:
+            sessions.start(USER, user.id, identity.id, row.auth_provider)
+            flash("Your password has been changed, and every other session signed in with the old one has ended.")
+            return redirect(url_for("web.account"))
+    return _new_password_page(
+        form, error, heading="Change your password", submit="Change the password", action=request.full_path
     )
 
 
