@@ -27,6 +27,7 @@ class Route:
     path: str
     tokens: Iterable[str] | None = None  # an Authorization header per call, from here
     bare: bool = False  # served by bare Flask instead of the service
+    scheme: str = "Bearer"  # the Authorization scheme the tokens are sent with (Basic: a secret API key)
 
 
 def _start_response(status: str, headers: Any, exc_info: Any = None) -> None:
@@ -39,8 +40,8 @@ def _call(app: Any, environ: Mapping[str, Any]) -> None:
         pass
 
 
-def _environ(path: str, tokens: Iterator[str] | None) -> dict[str, Any]:
-    headers = [] if tokens is None else [("Authorization", f"Bearer {next(tokens)}")]
+def _environ(path: str, tokens: Iterator[str] | None, scheme: str) -> dict[str, Any]:
+    headers = [] if tokens is None else [("Authorization", f"{scheme} {next(tokens)}")]
     return EnvironBuilder(path=path, headers=headers).get_environ()
 
 
@@ -52,7 +53,7 @@ def measure(settings: Mapping[str, Any], routes: list[Route]) -> dict[str, list[
     for _ in range(ROUNDS):
         for route in routes:
             stream = token_streams.get(route.name)
-            environs = [_environ(route.path, stream) for _ in range(CALLS)]
+            environs = [_environ(route.path, stream, route.scheme) for _ in range(CALLS)]
             app = apps[route.bare]
             started = time.perf_counter()
             for environ in environs:

@@ -1,4 +1,4 @@
-"""Command line: ``flask --app wsgi keys | jwks | users | customers | invites | purge`` (``db``: Flask-Migrate)."""
+"""Command line: ``flask --app wsgi keys | jwks | users | customers | invites | api-keys | purge`` (and ``db``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from . import clock, purge
-from .admin import invite_service
+from .admin import api_key_service, invite_service
+from .api_keys import TYPES as API_KEY_TYPES
 from .auth import identity_service
 from .errors import ApiError
 from .extension import medusa_auth
@@ -42,6 +43,7 @@ jwks_cli = AppGroup("jwks", help="JSON Web Key Sets.")
 users_cli = AppGroup("users", help="Users.")
 customers_cli = AppGroup("customers", help="Customers (storefront shoppers).")
 invites_cli = AppGroup("invites", help="Invites.")
+api_keys_cli = AppGroup("api-keys", help="API keys: secret (sk_, HTTP Basic on /admin) and publishable (pk_, /store).")
 
 
 @keys_cli.command("generate")
@@ -238,6 +240,44 @@ def list_invites() -> None:
         click.echo(f"{invite.id}\t{invite.email}\t{invite_service.status(invite)}\t{isoformat(invite.expires_at)}")
 
 
+@api_keys_cli.command("create")
+@click.option("--title", required=True)
+@click.option("--type", "kind", type=click.Choice(API_KEY_TYPES), required=True)
+def create_api_key(title: str, kind: str) -> None:
+    """Create a key and print its token (a secret key's is shown this once only)."""
+    medusa_auth().require_configuration()
+    if not title.strip() or len(title) > 255:
+        raise click.BadParameter("must be 1 to 255 characters", param_hint="--title")
+    try:
+        created = api_key_service.create_key(title, kind)
+    except ApiError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"created {created.api_key.id} ({kind}, {created.api_key.redacted})", err=True)
+    click.echo(created.token)
+
+
+@api_keys_cli.command("list")
+def list_api_keys() -> None:
+    """Every key: id, type, redacted token, title, revoked (oldest first; never a secret key's token)."""
+    medusa_auth().require_configuration()
+    keys, _ = api_key_service.list_keys(0, 10**9)
+    for key in keys:
+        revoked = f"revoked {isoformat(key.revoked_at)}" if key.revoked_at else "live"
+        click.echo(f"{key.id}\t{key.type}\t{key.redacted}\t{key.title}\t{revoked}")
+
+
+@api_keys_cli.command("revoke")
+@click.argument("key_id")
+def revoke_api_key(key_id: str) -> None:
+    """Revoke a key now (every instance stops taking it within REVOCATION_REFRESH_SECONDS)."""
+    medusa_auth().require_configuration()
+    try:
+        key = api_key_service.revoke_key(key_id, None)
+    except ApiError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"revoked {key.id} at {isoformat(key.revoked_at)}")
+
+
 @click.command("purge")
 @click.option(
     "--expired-invites-days",
@@ -256,6 +296,6 @@ def purge_expired(expired_invites_days: int | None) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (keys_cli, jwks_cli, users_cli, customers_cli, invites_cli):
+    for group in (keys_cli, jwks_cli, users_cli, customers_cli, invites_cli, api_keys_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge_expired)

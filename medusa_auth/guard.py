@@ -16,19 +16,20 @@ from typing import Any
 
 from flask import Request, g, request
 
-from . import sessions
+from . import api_keys, sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
 from .errors import (
     MFA_ENROLMENT_REQUIRED_MESSAGE,
     MFA_REQUIRED_MESSAGE,
+    UNAVAILABLE_RETRY_SECONDS,
     ApiError,
     signing_unavailable,
     unauthorized,
 )
-from .extension import medusa_auth
+from .extension import MedusaAuth, medusa_auth
 from .security_log import security_event
-from .tokens import Claims, InvalidToken, TokenKind, Tokens, second_factor_pending
+from .tokens import Claims, InvalidToken, TokenKind, Tokens, VerificationUnavailable, second_factor_pending
 
 ANY_ACTOR = "*"
 PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
@@ -43,6 +44,7 @@ class Need:
     actor: str
     cookie: bool = False
     enrolment: bool = False
+    api_key: bool = False  # a secret API key over HTTP Basic stands in (Medusa's machines on /admin)
 
 
 ACCESS = frozenset({TokenKind.ACCESS})
@@ -52,7 +54,7 @@ ACCESS_OR_REGISTRATION = frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})
 PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     # Medusa's two-step invite flow: the invitee has only a registration token (never a cookie) here.
     ("/admin/invites/accept", Need(frozenset({TokenKind.REGISTRATION}), USER)),
-    ("/admin", Need(ACCESS, USER, cookie=True)),
+    ("/admin", Need(ACCESS, USER, cookie=True, api_key=True)),
     ("/store/customers/me", Need(ACCESS, CUSTOMER, cookie=True)),
     # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
     ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
@@ -69,19 +71,28 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
 )
 # Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
 PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (
+    # A reset token sets a forgotten password; a signed-in person (token or session) changes their own.
     (
         re.compile(r"/auth/(?P<actor_type>[^/]+)/(?P<provider>[^/]+)/update"),
-        Need(frozenset({TokenKind.RESET}), PATH_ACTOR),
+        Need(frozenset({TokenKind.RESET, TokenKind.ACCESS}), PATH_ACTOR, cookie=True),
     ),
 )
 
 # Sign-in and every route that issues a token; a verifier-only instance has no key to sign with.
 SIGN_IN_PREFIX = "/auth"
+# Every storefront route: once a publishable key exists, each request must name a live one (Medusa's).
+STORE_PREFIX = "/store"
+PUBLISHABLE_KEY_REQUIRED = (
+    "Publishable API key required in the request header: x-publishable-api-key. "
+    "You can manage your keys in settings in the dashboard."
+)
+PUBLISHABLE_KEY_INVALID = "A valid publishable key is required to proceed with the request"
+SECRET_KEY_AS_BEARER = 'A secret API key goes in HTTP Basic authentication: Authorization: Basic base64("sk_...:")'
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _REPEATED_SLASHES = re.compile(r"/{2,}")
 # Every prefix above lies under one of these: a request outside them is let through in one string test.
-_GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX}))
+_GUARDED_ROOTS = tuple(sorted({prefix for prefix, _ in PROTECTED_PATHS} | {SIGN_IN_PREFIX, STORE_PREFIX}))
 
 
 def required(path: str, rule: str | None) -> tuple[Need, str | None] | None:
@@ -159,19 +170,35 @@ def guard_request() -> None:
             raise signing_unavailable()
         _check_actor_and_provider(current)
     found = required(path, rule)
-    if found is None:
-        return
-    need, path_actor = found
+    if found is not None:
+        g.auth_context = _credential_context(current, extension, *found)
+    # After the credential, so a request without one is the 401 it would be anywhere (Medusa checks the key first).
+    if path_under(STORE_PREFIX, path, rule):
+        _check_publishable_key(current)
+
+
+def _credential_context(current: Request, extension: MedusaAuth, need: Need, path_actor: str | None) -> dict[str, Any]:
+    """The request's credential as the path needs it: a session cookie, a secret API key, or a bearer token."""
     actor = need.actor if need.actor != PATH_ACTOR else path_actor or ""  # a route always names it; "" matches none
-    if need.cookie and current.headers.get("Authorization") is None:
+    header = current.headers.get("Authorization")
+    if need.api_key and api_keys.is_basic(header):
+        # A machine's secret key: no person signed in, so no second factor to ask for (MFA_REQUIRED_FOR names
+        # people's actor types; "api-key" is refused there at startup).
+        return _secret_key_context(header)
+    if need.cookie and header is None:
         claims = _cookie_session_context(need, actor)
     else:
         claims = verify_bearer(extension.tokens, need.kinds, actor)
     if not need.enrolment and claims.get("actor_id") and not claims.get("mfa_enabled"):
         if claims.get("actor_type") in extension.settings.mfa.required_for:
-            security_event("mfa_enrolment_required", actor_type=claims.get("actor_type"), path=current.path)
+            security_event("mfa_enrolment_required", actor_type=claims.get("actor_type"), path=_logged_path())
             raise unauthorized(MFA_ENROLMENT_REQUIRED_MESSAGE)
-    g.auth_context = claims
+    return claims
+
+
+def signed_in_by_cookie() -> bool:
+    """Whether the request's credential is the session cookie (a path that takes one, and no Authorization)."""
+    return request.headers.get("Authorization") is None
 
 
 def _check_actor_and_provider(current: Request) -> None:
@@ -194,16 +221,23 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
     token = bearer_token(header)
     if token is None:
         if header is not None:  # a missing header is an anonymous visit; a mangled one is worth a line
-            security_event("token_refused", reason="malformed authorization header", path=request.path)
+            security_event("token_refused", reason="malformed authorization header", path=_logged_path())
         raise unauthorized()
+    if token.startswith(api_keys.PREFIXES[api_keys.SECRET]):
+        security_event("token_refused", reason="secret API key sent as a bearer token", path=request.path)
+        raise unauthorized(SECRET_KEY_AS_BEARER)
     try:
         claims = tokens.verify(token, kinds)
     except InvalidToken as refused:
-        security_event("token_refused", reason=str(refused), path=request.path)
+        security_event("token_refused", reason=str(refused), path=_logged_path())
         raise unauthorized() from None
+    except VerificationUnavailable as unknown:  # fail closed, but the token is not called invalid
+        security_event("token_unchecked", reason=str(unknown), path=_logged_path())
+        message = "Tokens cannot be checked right now. Try again shortly."
+        raise ApiError(503, unknown.error_type, message, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}) from None
     if actor != ANY_ACTOR and claims.get("actor_type") != actor:
         reason = f"{claims.get('actor_type')} token where {actor} was expected"
-        security_event("token_refused", reason=reason, path=request.path)
+        security_event("token_refused", reason=reason, path=_logged_path())
         raise unauthorized()
     if TokenKind.MFA_CHALLENGE not in kinds:
         _require_second_factor(claims)
@@ -213,8 +247,32 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
 def _require_second_factor(claims: Claims) -> None:
     """Medusa 2.21's 401 for a credential whose identity has a second factor this sign-in has not passed."""
     if second_factor_pending(claims):
-        security_event("token_refused", reason="second factor not completed", path=request.path)
+        security_event("token_refused", reason="second factor not completed", path=_logged_path())
         raise unauthorized(MFA_REQUIRED_MESSAGE)
+
+
+def _secret_key_context(header: str) -> dict[str, Any]:
+    """The auth context of a live secret key in HTTP Basic, or the one 401 (the reason goes to the security log)."""
+    token = api_keys.secret_from_basic(header)
+    key_id = medusa_auth().api_keys.find(api_keys.SECRET, token) if token is not None else None
+    if key_id is None:
+        reason = "malformed secret API key" if token is None else "unknown or revoked secret API key"
+        security_event("api_key_refused", reason=reason, path=request.path)
+        raise unauthorized()
+    return api_keys.auth_context(key_id)
+
+
+def _check_publishable_key(current: Request) -> None:
+    """Once a publishable key exists, a /store request must name a live one in x-publishable-api-key (400, Medusa's)."""
+    live = medusa_auth().api_keys
+    if not live.publishable_required():
+        return
+    token = current.headers.get(api_keys.PUBLISHABLE_KEY_HEADER)
+    if token is None:
+        raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_REQUIRED)
+    if live.find(api_keys.PUBLISHABLE, token.strip(" ")) is None:
+        security_event("api_key_refused", reason="unknown or revoked publishable key", path=current.path)
+        raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_INVALID)
 
 
 def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
@@ -230,14 +288,20 @@ def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
     kind = TokenKind.ACCESS if row.actor_id else TokenKind.REGISTRATION
     if (actor != ANY_ACTOR and row.actor_type != actor) or kind not in need.kinds:
         reason = f"{row.actor_type} {kind} session where {actor} was expected"
-        security_event("session_refused", reason=reason, path=request.path)
+        security_event("session_refused", reason=reason, path=_logged_path())
         raise unauthorized()
     if request.method not in _SAFE_METHODS and not _from_trusted_origin():
-        security_event("cross_site_refused", path=request.path, origin=request.headers.get("Origin"))
+        security_event("cross_site_refused", path=_logged_path(), origin=request.headers.get("Origin"))
         raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
     claims = sessions.auth_context(row)
     _require_second_factor(claims)
     return claims
+
+
+def _logged_path() -> str:
+    """The route a refused request matched, never its raw path: a path segment is client text (it may hold a
+    password pasted in the wrong place), and the logs keep only what the service itself spells."""
+    return request.url_rule.rule if request.url_rule is not None else "(no route)"
 
 
 def _from_trusted_origin() -> bool:

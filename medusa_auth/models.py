@@ -67,6 +67,12 @@ def normalize_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email.strip()).lower()
 
 
+def assign(row: Any, fields: dict[str, Any]) -> None:
+    """Set the fields an update names, as given (``None`` clears one); ``metadata`` is the ``metadata_`` column."""
+    for name, value in fields.items():
+        setattr(row, "metadata_" if name == "metadata" else name, value)
+
+
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -196,6 +202,31 @@ class BrowserSession(db.Model):  # type: ignore[name-defined]
     # The second-factor state of the token the session was started with (Medusa 2.21's claims).
     mfa_enabled: Mapped[bool] = mapped_column(default=False)
     mfa_challenge_completed_at: Mapped[str | None] = mapped_column(String(40))
+    # The sign-in this browser belongs to: ending either ends both (None: a session from before sign-in sessions).
+    sign_in_session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sign_in_session.id", ondelete="CASCADE"), index=True
+    )
+
+
+class SignInSession(db.Model):  # type: ignore[name-defined]
+    """One sign-in (password, third party, registration, second factor): its tokens carry its ``id`` as ``sid``.
+
+    Refresh keeps the ``sid`` and never reaches past ``expires_at`` (SESSION_ABSOLUTE_SECONDS after the
+    sign-in). Once ``ended_at`` is set, every instance refuses its tokens within REVOCATION_REFRESH_SECONDS
+    and its browser sessions are gone.
+    """
+
+    __tablename__ = "sign_in_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("sess"))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    actor_type: Mapped[str] = mapped_column(String(32))
+    auth_provider: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the sign-in: tokens' auth_time
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Every instance reads the sessions ended within the longest token lifetime, by this index.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class PasswordReset(db.Model):  # type: ignore[name-defined]
@@ -233,6 +264,45 @@ class Invite(Timestamped, db.Model):  # type: ignore[name-defined]
             "expires_at": isoformat(self.expires_at),
             "metadata": self.metadata_,
             "created_by": self.created_by,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "deleted_at": None,
+        }
+
+
+class ApiKey(Timestamped, db.Model):  # type: ignore[name-defined]
+    """Medusa's API key: a secret key (``sk_``) opens /admin over HTTP Basic, a publishable one (``pk_``) /store.
+
+    Found by ``token_hash``, an HMAC-SHA256 of the token (api_keys.py); the token itself is kept only for
+    publishable keys, which are public by design (a storefront ships them to every browser).
+    """
+
+    __tablename__ = "api_key"
+    __table_args__ = (Index("ix_api_key_created_at_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("apk"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token: Mapped[str | None] = mapped_column(String(128))  # publishable keys only
+    redacted: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16), index=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(64))  # the actor's id; None from the CLI
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def to_dict(self, token: str | None = None) -> dict[str, Any]:
+        """Medusa's shape: a secret key's ``token`` is "" but in the answer that created it (``token``)."""
+        return {
+            "id": self.id,
+            "token": token or self.token or "",
+            "redacted": self.redacted,
+            "title": self.title,
+            "type": self.type,
+            "last_used_at": isoformat(self.last_used_at),
+            "created_by": self.created_by,
+            "revoked_by": self.revoked_by,
+            "revoked_at": isoformat(self.revoked_at),
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
             "deleted_at": None,

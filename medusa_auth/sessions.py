@@ -20,11 +20,13 @@ from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.orm import aliased
 
-from .actors import ACTOR_MODELS, USER, actor_key
+from . import sign_in_sessions
+from .actors import ACTOR_MODELS, USER, actor_key, identities_of
 from .clock import now_datetime as utcnow
 from .database import db
 from .extension import medusa_auth
-from .models import BrowserSession, User, as_utc, digest
+from .mfa import factors
+from .models import BrowserSession, SignInSession, User, as_utc, digest
 from .security_log import security_event
 from .settings import SessionSettings
 from .settings import cookie_name as prefixed_cookie_name
@@ -53,17 +55,22 @@ def start(
     actor_id: str,
     auth_identity_id: str,
     auth_provider: str = "emailpass",
-    *,
-    mfa_enabled: bool = False,
+    sign_in: SignInSession | None = None,
     mfa_completed_at: str | None = None,
 ) -> BrowserSession:
     """Sign an actor in with a new session id (never the one the browser brought: no fixation).
 
     ``actor_id`` is ``""`` for an identity not yet linked to an actor of ``actor_type`` (where a
-    session of that kind is useful: creating a customer).
+    session of that kind is useful: creating a customer). ``sign_in``: the sign-in session of the
+    token the browser brought (``POST /auth/session``); without one (a page's sign-in), a new one starts.
+    The browser session belongs to it: it ends when the sign-in does, and never outlives its absolute end.
+    ``mfa_completed_at``: when the sign-in passed its second factor, kept as a token keeps it (an identity
+    with an enabled factor and no completion has a session every guarded route refuses).
     """
     _delete_current_row()
     flask_session.clear()  # a fresh CSRF token too
+    if sign_in is None:
+        sign_in = sign_in_sessions.start(auth_identity_id, actor_type, auth_provider)
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     absolute = _settings().absolute_seconds
@@ -76,8 +83,9 @@ def start(
         auth_identity_id=auth_identity_id,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(seconds=absolute),
-        mfa_enabled=mfa_enabled,
+        expires_at=min(now + timedelta(seconds=absolute), as_utc(sign_in.expires_at)),
+        sign_in_session_id=sign_in.id,
+        mfa_enabled=factors.has_enabled_factor(auth_identity_id),
         mfa_challenge_completed_at=mfa_completed_at,
     )
     db.session.add(row)
@@ -105,7 +113,11 @@ def current() -> BrowserSession | None:
 
 
 def end() -> None:
-    """Sign the browser out: the row goes (on every instance at once) and the cookie is cleared."""
+    """Sign the browser out: its sign-in session ends (with every bearer token of it, on every instance),
+    the row goes and the cookie is cleared."""
+    row = current()
+    if row is not None and row.sign_in_session_id is not None:
+        sign_in_sessions.end(row.sign_in_session_id, sign_in_sessions.SIGNED_OUT)
     if _delete_current_row():
         security_event("session_ended")
     db.session.commit()
@@ -127,6 +139,19 @@ def end_all_for(auth_identity_id: str, actors: dict[str, str]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def end_actor_access(actor_type: str, actor_id: str, reason: str) -> int:
+    """End everything an actor is signed in with: the sign-in sessions of its identities (their bearer tokens,
+    on every instance) and its browser sessions. For a deleted or disabled user, an admin's revoke; the
+    caller commits. How many sign-in sessions ended."""
+    ended = 0
+    for auth_identity_id in identities_of(actor_type, actor_id):
+        ended += sign_in_sessions.end_all(auth_identity_id, reason)
+    # Browser sessions from before sign-in sessions existed (and any other of the actor's).
+    same_actor = (BrowserSession.actor_type == actor_type) & (BrowserSession.actor_id == actor_id)
+    db.session.execute(db.delete(BrowserSession).where(same_actor))
+    return ended
+
+
 def auth_context(row: BrowserSession) -> dict[str, Any]:
     """The claims a session stands for, shaped as the token it was started with (Medusa's ``auth_context``).
 
@@ -144,6 +169,7 @@ def auth_context(row: BrowserSession) -> dict[str, Any]:
         "mfa_enabled": row.mfa_enabled,
         "mfa_challenge_completed_at": row.mfa_challenge_completed_at,
         "iat": math.floor(as_utc(row.created_at).timestamp()) + 1,
+        **({"sid": row.sign_in_session_id} if row.sign_in_session_id else {}),
     }
 
 

@@ -50,6 +50,7 @@ ENVIRONMENT_VARIABLES = (
     "JWT_KEY_REFRESH_SECONDS",
     "JWKS_MAX_AGE",
     "JWKS_URL",
+    "REVOCATION_REFRESH_SECONDS",
     "MEDUSA_BACKEND_URL",
     "INVITE_VALID_DURATION",
     "DATABASE_URL",
@@ -96,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_MAX_AGE": "300",
     "SESSION_IDLE_SECONDS": 30 * 60,
     "SESSION_ABSOLUTE_SECONDS": 12 * 60 * 60,
+    # How often each worker re-reads the ended sign-in sessions and the live API keys: how long a sign-out
+    # or a revoked key made on one instance can go unnoticed by another's workers.
+    "REVOCATION_REFRESH_SECONDS": 2,
     # Request bodies here are a few small JSON fields; anything larger is refused with 413 before parsing.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     **{f"PASSWORD_HASH_{name.upper()}": value for name, value in OWASP_MIN.items()},
@@ -158,11 +162,13 @@ _MAX_DISPLAY_NAME = 64
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """Browser sessions: lifetimes, and whether cookies are Secure with the ``__Host-`` prefix."""
+    """Browser and sign-in sessions: lifetimes, whether cookies are Secure with the ``__Host-`` prefix, and
+    how often ended sign-ins are re-read."""
 
     idle_seconds: int
-    absolute_seconds: int
+    absolute_seconds: int  # a sign-in's whole life: its browser sessions' and its refreshed tokens'
     secure_cookies: bool
+    revocation_refresh_seconds: int  # each worker re-reads the ended sign-in sessions and live API keys this often
 
 
 @dataclass(frozen=True)
@@ -353,6 +359,7 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
             idle_seconds=_whole_number(values, "SESSION_IDLE_SECONDS"),
             absolute_seconds=_whole_number(values, "SESSION_ABSOLUTE_SECONDS"),
             secure_cookies=app_env != "development",
+            revocation_refresh_seconds=_whole_number(values, "REVOCATION_REFRESH_SECONDS"),
         ),
         cors_origins=MappingProxyType(
             {prefix: parse_origins(values.get(variable), variable) for prefix, variable in CORS_VARIABLES.items()}
@@ -474,6 +481,8 @@ def aes_key(env: Mapping[str, Any], variable: str) -> bytes | None:
 def _mfa(values: Mapping[str, Any]) -> MfaSettings:
     required = tuple(name.strip() for name in str(values.get("MFA_REQUIRED_FOR", "")).split(",") if name.strip())
     for name in required:
+        if name == "api-key":  # Medusa's actor type of a secret API key: a machine, with no second factor to enrol
+            raise ConfigError("MFA_REQUIRED_FOR: api-key is not allowed (a secret API key has no second factor)")
         if not _NAME.fullmatch(name):
             raise ConfigError(f"MFA_REQUIRED_FOR: {name!r} is not an actor type (lower-case letters, digits, _)")
     return MfaSettings(

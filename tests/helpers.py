@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -68,6 +69,17 @@ class AuthActions:
     @staticmethod
     def bearer(token: str) -> dict[str, str]:
         return bearer(token)
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the form a page at ``path`` renders (its cookie stays in ``client``)."""
+    page = client.get(path)
+    match = CSRF_INPUT.search(page.get_data(as_text=True))
+    assert match, page.get_data(as_text=True)
+    return match.group(1)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -381,3 +393,33 @@ def empty_database(url: str, rsa_pem: str) -> None:
             db.session.execute(table.delete())
         db.session.commit()
         db.engine.dispose()
+
+
+# -- API keys ------------------------------------------------------------------------------------
+
+
+def _b64_text(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def api_key_attacks(secret: str, publishable_token: str, revoked: str) -> dict[str, str]:
+    """Every way a Basic credential is not a live secret key (the attack corpus' API-key cases)."""
+    return {
+        "a password part": "Basic " + _b64_text(f"{secret}:secret"),
+        "the key as the password": "Basic " + _b64_text(f":{secret}"),
+        "truncated": "Basic " + _b64_text(f"{secret[:-1]}:"),
+        "one more character": "Basic " + _b64_text(f"{secret}0:"),
+        "upper-case hex": "Basic " + _b64_text(f"sk_{secret[3:].upper()}:"),
+        "wrong prefix": "Basic " + _b64_text(f"ak_{secret[3:]}:"),
+        "no prefix": "Basic " + _b64_text(f"{secret[3:]}:"),
+        "a publishable key as a secret one": "Basic " + _b64_text(f"{publishable_token}:"),
+        "a publishable key raw": f"Basic {publishable_token}",
+        "revoked": "Basic " + _b64_text(f"{revoked}:"),
+        "unknown": "Basic " + _b64_text(f"sk_{'0' * 64}:"),
+        "not base64": "Basic %%%%",
+        "base64 of bytes that are not text": "Basic " + base64.b64encode(b"\xff\xfe" * 30).decode(),
+        "empty": "Basic ",
+        "oversized": "Basic " + _b64_text(f"{secret}:" + "x" * 5000),
+        "raw with a password part": f"Basic {secret}:secret",
+        "a space inside": f"Basic {secret[:10]} {secret[10:]}",
+    }

@@ -41,7 +41,7 @@ from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.keyset import P256_ORDER, ecdsa_s
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.tokens import InvalidToken, TokenKind
-from tests.helpers import DROP, NOW, Issuer, b64, load_private, make_issuer, part, public_pem, unb64
+from tests.helpers import DROP, NOW, Issuer, api_key_attacks, b64, load_private, make_issuer, part, public_pem, unb64
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "admin"
@@ -671,10 +671,10 @@ CROSS_ACTOR: list[CrossActor] = [
         own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS),
     ),
     CrossActor(
-        "customer-access-token-on-the-customer-update-route",
+        "user-access-token-on-the-customer-update-route",
         "POST",
         "/auth/customer/emailpass/update",
-        lambda t: t.craft(customer_claims(t)),
+        lambda t: t.craft(),
     ),
     CrossActor(
         "invite-token-creating-a-customer", "POST", "/store/customers", own_kind(TokenKind.INVITE, INVITE_CLAIMS)
@@ -763,6 +763,7 @@ CROSS_ACTOR_CONTROLS = [
     ("GET", "/store/customers/me", lambda t: t.craft(customer_claims(t)), 404),  # no customer cus_01 here
     ("GET", "/admin/users/me", lambda t: t.craft(), 404),  # no user user_01 here
     ("POST", "/auth/customer/emailpass/update", own_kind(TokenKind.RESET, CUSTOMER_RESET_CLAIMS), 400),  # no password
+    ("POST", "/auth/customer/emailpass/update", lambda t: t.craft(customer_claims(t)), 400),  # changing one's own
     ("POST", "/store/customers", lambda t: t.craft(customer_claims(t)), 400),  # Medusa's "already authenticated"
 ]
 
@@ -774,3 +775,93 @@ def test_control_the_right_actor_type_gets_past_the_guard(make_target, method, p
     response = send_as(target, method, path, build(target))
     assert response.status_code == status, response.get_data(as_text=True)
     assert "token_refused" not in caplog.text
+
+
+# -- API keys (issue 16): every Basic credential that is not a live secret key, the same 401 -----------
+
+
+@dataclass(frozen=True)
+class LiveKeys:
+    secret: str
+    publishable: str
+    revoked: str
+
+
+def make_keys(target: Target) -> LiveKeys:
+    """A live secret key, a live publishable key and a revoked secret key, made by the service itself.
+
+    The tests that call this also take the ``app`` fixture: its teardown empties the test database.
+    """
+    from medusa_auth.admin import api_key_service
+
+    with target.app.app_context():
+        secret = api_key_service.create_key("machine", "secret").token
+        publishable = api_key_service.create_key("storefront", "publishable").token
+        old = api_key_service.create_key("old", "secret")
+        api_key_service.revoke_key(old.api_key.id, None)
+    return LiveKeys(secret, publishable, old.token)
+
+
+def api_key_corpus(keys: LiveKeys, access_token: str) -> dict[str, str]:
+    return {
+        **api_key_attacks(keys.secret, keys.publishable, keys.revoked),
+        "an access token as the Basic user name": "Basic " + base64.b64encode(f"{access_token}:".encode()).decode(),
+        "Basic twice": f"Basic Basic {keys.secret}",
+        "a NUL after the key": "Basic " + base64.b64encode(f"{keys.secret}\x00:".encode()).decode(),
+        "a tab after the key": f"Basic {keys.secret}\t",
+    }
+
+
+API_KEY_CASES = sorted(api_key_corpus(LiveKeys("sk_" + "1" * 64, "pk_" + "2" * 64, "sk_" + "3" * 64), "a.b.c"))
+
+
+def test_the_api_key_corpus_is_large_enough():
+    assert len(API_KEY_CASES) >= 20
+
+
+@pytest.mark.parametrize("name", API_KEY_CASES)
+def test_api_key_attack_is_refused_with_the_generic_401(app, make_target, name: str, caplog: pytest.LogCaptureFixture):
+    target = make_target("RSA")
+    keys = make_keys(target)
+    header = api_key_corpus(keys, target.craft())[name]
+    reference = refusal_reference(target)
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="medusa_auth.security")
+
+    with target.app.test_client() as client:
+        response = client.get(TARGET, headers={"Authorization": header})
+
+    assert response.status_code == 401, (name, response.get_data()[:300])
+    assert response.get_data() == reference.get_data()
+    assert dict(response.headers) == dict(reference.headers)
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    assert [e["event"] for e in events] in (["api_key_refused"], ["token_refused"]), events
+    for token in (keys.secret, keys.publishable, keys.revoked):
+        assert token[3:] not in caplog.text
+
+
+def test_control_the_live_secret_key_gets_past_the_guard_in_each_spelling(app, make_target):
+    target = make_target("RSA")
+    keys = make_keys(target)
+    spellings = [
+        "Basic " + base64.b64encode(f"{keys.secret}:".encode()).decode(),
+        "basic " + base64.b64encode(f"{keys.secret}:".encode()).decode(),
+        f"Basic {keys.secret}",
+        f"Basic {keys.secret}:",
+    ]
+    with target.app.test_client() as client:
+        for header in spellings:
+            assert client.get("/admin/users", headers={"Authorization": header}).status_code == 200, header
+
+
+def test_a_secret_key_as_a_bearer_or_a_publishable_key_is_refused(app, make_target):
+    target = make_target("RSA")
+    keys = make_keys(target)
+    with target.app.test_client() as client:
+        as_bearer = client.get(TARGET, headers={"Authorization": f"Bearer {keys.secret}"})
+        assert as_bearer.status_code == 401 and "Basic" in as_bearer.get_json()["message"]
+        shopper = {"Authorization": f"Bearer {target.craft(customer_claims(target))}"}
+        as_publishable = client.get("/store/customers/me", headers={**shopper, "x-publishable-api-key": keys.secret})
+        assert as_publishable.status_code == 400 and as_publishable.get_json()["type"] == "not_allowed"
+        control = client.get("/store/customers/me", headers={**shopper, "x-publishable-api-key": keys.publishable})
+        assert control.status_code == 404  # past the guard and the key: no customer cus_01 here

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from flask.testing import FlaskClient
 from medusa_auth import clock
 from medusa_auth.database import db
 from medusa_auth.models import AuthIdentity, ProviderIdentity
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, csrf_token
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 BACKEND = "https://auth.example.com"
@@ -27,7 +26,6 @@ VICTIM = "victim@example.com"
 SQUATTER_PASSWORD = "the squatter's own password"
 OWNER_PASSWORD = "the owner's brand new passphrase"
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -96,13 +94,6 @@ def assert_refused(response: Any) -> None:
     assert response.status_code == 401, response.get_json()
     assert response.get_json() == REFUSED
     assert response.headers["WWW-Authenticate"] == "Bearer"
-
-
-def csrf_token(client: FlaskClient, path: str) -> str:
-    page = client.get(path)
-    match = _CSRF.search(page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    return match.group(1)
 
 
 def invite_form(client: FlaskClient, path: str, password: str = OWNER_PASSWORD) -> dict[str, str]:

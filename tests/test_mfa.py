@@ -6,6 +6,7 @@ says so. Codes are computed here with pyotp from the secret the start route hand
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,11 +20,15 @@ from flask.testing import FlaskClient
 from medusa_auth.database import db
 from medusa_auth.errors import MFA_ENROLMENT_REQUIRED_MESSAGE, MFA_REQUIRED_MESSAGE
 from medusa_auth.extension import medusa_auth
-from medusa_auth.models import MfaFactor, MfaRecoveryCode
+from medusa_auth.models import MfaFactor, MfaRecoveryCode, SignInSession
 from medusa_auth.settings import ConfigError, load_settings
 from tests.helpers import PASSWORD, AuthActions, FakeClock, bearer, claims_of, header_of, security_events
 
+# Every app re-reads the ended sign-ins on each request, so an ended token is refused at once on /admin too.
+pytestmark = pytest.mark.settings(REVOCATION_REFRESH_SECONDS=0)
+
 EMAIL = "admin@example.com"
+ME = "/admin/users/me"
 STEP_START = 1_700_000_010  # a moment 10 s into a 30-second step (1_700_000_010 // 30 * 30 + 10)
 
 
@@ -81,12 +86,10 @@ def signed_in(client: FlaskClient, secret: str, clock: FakeClock) -> str:
 
 
 def ended(client: FlaskClient, token: str) -> bool:
-    """The token's sign-in was ended: refresh (which re-reads the identity) refuses it.
-
-    Bearer JWTs are refused on every route once revocation lands (SPEC §12); until then refresh, the
-    session and every route that reads the identity are where an ended token stops.
-    """
-    return refused(client.post("/auth/token/refresh", headers=bearer(token)))
+    """The token's sign-in was ended: refresh refuses it, and so does every route (its ``sid`` is ended)."""
+    return refused(client.post("/auth/token/refresh", headers=bearer(token))) and refused(
+        client.get(ME, headers=bearer(token))
+    )
 
 
 def refused(response: Any, message: str = "Invalid auth token provided", status: int = 401) -> bool:
@@ -457,6 +460,7 @@ def test_a_sealed_secret_copied_to_another_factor_does_not_open(
     [
         ("MFA_ENCRYPTION_KEY", "too-short"),
         ("MFA_REQUIRED_FOR", "User!"),
+        ("MFA_REQUIRED_FOR", "user,api-key"),  # a machine's secret key has no second factor to enrol
         ("AUTH_VERIFICATIONS_PER_ACTOR", "customer=emailpass"),
         ("AUTH_VERIFICATIONS_PER_ACTOR", "customer=emailpass:phone"),
     ],
@@ -497,3 +501,98 @@ def test_the_purge_removes_expired_challenges_and_abandoned_enrolments(
         assert db.session.execute(db.select(MfaChallenge)).first() is None
         remaining = db.session.execute(db.select(MfaFactor.id, MfaFactor.status)).all()
         assert [status for _, status in remaining] == ["enabled"] and abandoned not in [i for i, _ in remaining]
+
+
+# -- sign-in sessions (SPEC §12) and API keys (SPEC §13) ------------------------------------------------
+
+
+def _sign_ins(app: Flask, identity_id: str) -> int:
+    with app.app_context():
+        rows = db.session.execute(db.select(SignInSession.id).filter_by(auth_identity_id=identity_id)).scalars()
+        return len(list(rows))
+
+
+def test_the_sign_in_session_starts_when_the_challenge_is_passed(
+    app: Flask, client: FlaskClient, auth: AuthActions, at_step
+):
+    _, secret = enrol(client, auth.token(), at_step)
+    identity_id = claims_of(login(client)["token"])["auth_identity_id"]
+    before = _sign_ins(app, identity_id)
+    challenge = login(client)
+    assert "sid" not in claims_of(challenge["token"]) and "auth_time" not in claims_of(challenge["token"])
+    assert _sign_ins(app, identity_id) == before  # a challenge is no sign-in: an abandoned one leaves nothing
+    at_step.move(7)
+    completed = answer_challenge(client, challenge, "totp", code(secret, at_step)).get_json()["token"]
+    claims = claims_of(completed)
+    assert _sign_ins(app, identity_id) == before + 1
+    with app.app_context():
+        row = db.session.get(SignInSession, claims["sid"])
+        assert row is not None and (row.actor_type, row.auth_provider) == ("user", "emailpass")
+    assert claims["auth_time"] == int(at_step()) and claims["mfa_challenge_completed_at"] == "2023-11-14T22:14:07Z"
+    at_step.move(60)
+    refreshed = claims_of(client.post("/auth/token/refresh", headers=bearer(completed)).get_json()["token"])
+    kept = ("sid", "auth_time", "mfa_enabled", "mfa_challenge_completed_at")
+    assert {k: refreshed[k] for k in kept} == {k: claims[k] for k in kept}
+    assert client.post("/auth/logout", headers=bearer(completed)).get_json() == {"success": True}
+    assert ended(client, completed)
+
+
+def test_a_completed_sign_in_signs_out_of_its_browser_session_too(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    completed = signed_in(client, secret, at_step)
+    assert client.post("/auth/session", headers=bearer(completed)).status_code == 200
+    assert client.get(ME).status_code == 200  # the session kept the completion
+    assert client.delete("/auth/session").get_json() == {"success": True}
+    assert ended(client, completed)
+
+
+def test_enabling_and_disabling_over_the_api_answer_the_bearer_a_new_sign_in(
+    client: FlaskClient, auth: AuthActions, at_step
+):
+    token, other_device = auth.token(), auth.login()
+    started = start(client, token)
+    factor_id, secret = started["mfa_factor"]["id"], started["secret"]
+    enabled = client.post(
+        f"/auth/mfa/factors/{factor_id}/verify", json={"code": code(secret, at_step)}, headers=bearer(token)
+    ).get_json()
+    assert enabled["mfa_factor"]["status"] == "enabled"
+    fresh = claims_of(enabled["token"])
+    assert fresh["sid"] != claims_of(token)["sid"] and fresh["mfa_enabled"] is True
+    assert fresh["mfa_challenge_completed_at"] == "2023-11-14T22:13:30Z"  # the code it proved, now
+    assert ended(client, token) and ended(client, other_device)
+    assert client.get(ME, headers=bearer(enabled["token"])).status_code == 200
+    at_step.move(30)
+    disabled = client.delete(
+        f"/auth/mfa/factors/{factor_id}", json={"code": code(secret, at_step)}, headers=bearer(enabled["token"])
+    ).get_json()
+    assert disabled["mfa_factor"]["status"] == "disabled"
+    assert claims_of(disabled["token"])["mfa_enabled"] is False
+    assert ended(client, enabled["token"])
+    assert client.get(ME, headers=bearer(disabled["token"])).status_code == 200
+
+
+def test_changing_ones_password_keeps_the_second_factor_passed(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    completed = signed_in(client, secret, at_step)
+    changed = client.post(
+        "/auth/user/emailpass/update",
+        json={"current_password": PASSWORD, "password": PASSWORD + "-new"},
+        headers=bearer(completed),
+    )
+    assert changed.status_code == 200, changed.get_json()
+    token = changed.get_json()["token"]
+    assert claims_of(token)["mfa_challenge_completed_at"] == claims_of(completed)["mfa_challenge_completed_at"]
+    assert claims_of(token)["sid"] != claims_of(completed)["sid"]
+    assert ended(client, completed)
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+
+
+@pytest.mark.settings(MFA_REQUIRED_FOR="user")
+def test_a_secret_api_key_is_never_asked_for_a_second_factor(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    admin = bearer(signed_in(client, secret, at_step))
+    key = client.post("/admin/api-keys", json={"title": "ci", "type": "secret"}, headers=admin).get_json()["api_key"]
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{key['token']}:".encode()).decode()}
+    listed = client.get("/admin/users", headers=basic)
+    assert listed.status_code == 200, listed.get_json()
+    assert client.get(f"/admin/api-keys/{key['id']}", headers=basic).status_code == 200

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import statistics
 import time
 from collections.abc import Callable
@@ -24,14 +23,13 @@ from medusa_auth import background
 from medusa_auth.auth import throttle
 from medusa_auth.database import db
 from medusa_auth.models import RateLimitCounter
-from tests.helpers import PASSWORD, AuthActions
+from tests.helpers import PASSWORD, AuthActions, csrf_token
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 VICTIM = "victim@example.com"
 ACCOUNT_LIMIT = throttle.RESETS_PER_ACCOUNT.amount
 ADDRESS_LIMIT = throttle.RESETS_PER_ADDRESS.amount
 SAMPLES = 7  # as the login timing test takes
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -56,12 +54,6 @@ def settled(mailbox: Mailbox) -> int:
 def security_events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
     events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
     return [e for e in events if e["event"] == name]
-
-
-def csrf_token(client: FlaskClient, path: str) -> str:
-    match = _CSRF.search(client.get(path).get_data(as_text=True))
-    assert match
-    return match.group(1)
 
 
 # -- finding 3: timing ---------------------------------------------------------------------------------

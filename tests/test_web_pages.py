@@ -8,16 +8,7 @@ import pyotp
 import pytest
 
 from medusa_auth.web.navigation import HOME, safe_next
-from tests.helpers import PASSWORD
-
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-
-def csrf_token(client, path: str) -> str:
-    page = client.get(path)
-    match = _CSRF.search(page.get_data(as_text=True))
-    assert match, page.get_data(as_text=True)
-    return match.group(1)
+from tests.helpers import CSRF_INPUT, PASSWORD, csrf_token
 
 
 def sign_in(client, email: str = "admin@example.com", password: str = PASSWORD, next_path: str | None = None):
@@ -164,7 +155,7 @@ def test_the_reset_page_says_the_same_for_known_and_unknown_emails(auth, app_fac
     for email in ("admin@example.com", "nobody@example.com"):
         token = csrf_token(client, "/app/reset-password")
         response = client.post("/app/reset-password", data={"email": email, "csrf_token": token})
-        pages.append(re.sub(_CSRF, "", response.get_data(as_text=True)))
+        pages.append(re.sub(CSRF_INPUT, "", response.get_data(as_text=True)))
     assert pages[0] == pages[1]
     assert "If an account uses that address" in pages[0]
     assert len(mailbox.wait_for(1)) == 1
@@ -229,7 +220,7 @@ def test_over_https_a_form_without_a_referer_works(app_factory, auth):
     auth.create_user()
     client = app_factory().test_client()
     https = "https://localhost"
-    token = _CSRF.search(client.get("/app/login", base_url=https).get_data(as_text=True)).group(1)
+    token = CSRF_INPUT.search(client.get("/app/login", base_url=https).get_data(as_text=True)).group(1)
     data = {"email": "admin@example.com", "password": PASSWORD, "csrf_token": token}
     response = client.post("/app/login", data=data, base_url=https)
     assert response.status_code == 302
@@ -264,7 +255,7 @@ def turn_on_two_step(client) -> tuple[str, list[str]]:
     secret, factor_id = _SECRET.search(page).group(1), _FACTOR.search(page).group(1)
     shown = client.post(
         "/app/two-step/verify",
-        data={"csrf_token": _CSRF.search(page).group(1), "factor_id": factor_id, "code": pyotp.TOTP(secret).now()},
+        data={"csrf_token": CSRF_INPUT.search(page).group(1), "factor_id": factor_id, "code": pyotp.TOTP(secret).now()},
     )
     assert shown.status_code == 200, shown.get_data(as_text=True)
     return secret, _RECOVERY.findall(shown.get_data(as_text=True))

@@ -6,13 +6,13 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock, sessions
+from .. import clock, sessions, sign_in_sessions
 from ..actors import USER, actor_id_of, actor_key, find_actor, linked_actors
 from ..database import db
 from ..errors import MFA_REQUIRED_MESSAGE, ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
 from ..mfa import factors
-from ..models import AuthIdentity, PasswordReset, ProviderIdentity, User, normalize_email
+from ..models import AuthIdentity, PasswordReset, ProviderIdentity, SignInSession, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
 from . import throttle
@@ -20,6 +20,7 @@ from . import throttle
 PROVIDER = "emailpass"
 MIN_PASSWORD_LENGTH = 8  # OWASP's floor for a new password
 INVALID_CREDENTIALS = "Invalid email or password"
+WRONG_CURRENT_PASSWORD = "current_password is not the current password"
 IDENTITY_EXISTS = "Identity with email already exists"  # Medusa's words; its dashboard matches on them
 
 
@@ -29,24 +30,39 @@ def find_provider_identity(email: str) -> ProviderIdentity | None:
     ).scalar_one_or_none()
 
 
-def token_for(
+def sign_in(
     identity: AuthIdentity,
-    user_metadata: dict[str, Any] | None = None,
     actor_type: str = USER,
     auth_provider: str = PROVIDER,
+    user_metadata: dict[str, Any] | None = None,
     mfa_completed_at: str | None = None,
 ) -> str:
-    """Medusa's token for an auth identity as ``actor_type``, read from what the database holds now.
+    """A new sign-in of ``identity`` as ``actor_type``: its sign-in session, and that session's first token.
 
-    ``mfa_completed_at``: when this sign-in passed its second factor; the one place a token gets it.
+    ``mfa_completed_at``: when this sign-in passed its second factor (for an identity with one, the sign-in
+    starts only then: the challenge before it is no session).
     """
+    session = sign_in_sessions.start(identity.id, actor_type, auth_provider)
+    return token_for(identity, session, user_metadata, mfa_completed_at)
+
+
+def token_for(
+    identity: AuthIdentity,
+    session: SignInSession,
+    user_metadata: dict[str, Any] | None = None,
+    mfa_completed_at: str | None = None,
+) -> str:
+    """Medusa's token for an auth identity in one of its sign-in sessions (whose actor type and provider it
+    names), read from what the database holds now; it carries the session's ``sid`` and ``auth_time``, and
+    ``mfa_completed_at`` (the one place a token gets it) as ``mfa_challenge_completed_at``."""
     return medusa_auth().tokens.issue_auth_token(
         identity.id,
-        actor_id_of(identity, actor_type),
+        actor_id_of(identity, session.actor_type),
         user_metadata or {},
         identity.tokens_valid_from or 0,
-        actor_type=actor_type,
-        auth_provider=auth_provider,
+        actor_type=session.actor_type,
+        auth_provider=session.auth_provider,
+        sign_in=sign_in_sessions.token_claims(session),
         mfa_enabled=factors.has_enabled_factor(identity.id),
         mfa_challenge_completed_at=mfa_completed_at,
     )
@@ -74,7 +90,8 @@ def issued_before_change(identity: AuthIdentity, claims: dict[str, Any]) -> bool
 
 
 def end_earlier_access(identity: AuthIdentity) -> int:
-    """The identity's credentials changed: its earlier tokens, browser sessions and reset link end; the caller commits.
+    """The identity's credentials changed: its sign-in sessions (bearer tokens everywhere), earlier tokens,
+    browser sessions and reset link end; the caller commits.
 
     ``iat`` has whole seconds, so the marker is the next second: every token minted up to and including
     the second of the change is refused, and ``token_for`` stamps tokens minted later in that second
@@ -82,6 +99,7 @@ def end_earlier_access(identity: AuthIdentity) -> int:
     """
     identity.tokens_valid_from = max(identity.tokens_valid_from or 0, clock.now() + 1)
     db.session.execute(db.delete(PasswordReset).where(PasswordReset.auth_identity_id == identity.id))
+    sign_in_sessions.end_all(identity.id, sign_in_sessions.CREDENTIALS_CHANGED)
     return sessions.end_all_for(identity.id, linked_actors(identity))
 
 
@@ -130,12 +148,13 @@ def register(email: str, password: str, actor_type: str = USER) -> str:
     """A new emailpass identity and its registration token as ``actor_type`` (no actor yet, as in Medusa).
 
     An email that already has an identity is refused, whatever actors it has: its owner signs in as
-    the other actor type instead (``authenticate``), which proves the password.
+    the other actor type instead (``authenticate``), which proves the password. Registering signs in:
+    the registration token has a sign-in session like any other, so it can be signed out and refreshed.
     """
     throttle.check_registration()
     identity = create_identity(email, password)
     security_event("identity_registered", auth_identity_id=identity.id, actor_type=actor_type)
-    return token_for(identity, actor_type=actor_type)
+    return sign_in(identity, actor_type)
 
 
 def check_new_password(password: str) -> None:
@@ -173,21 +192,47 @@ def create_identity(email: str, password: str, actors: dict[str, str] | None = N
     return identity
 
 
-def refresh(auth_context: dict[str, Any]) -> str:
-    """A fresh token for the bearer's auth identity and actor type, re-read so a newly linked actor shows up."""
+def change_password(auth_context: dict[str, Any], current_password: str, password: str) -> AuthIdentity:
+    """A signed-in person's new password, given the current one; every earlier token and session of theirs ends.
+
+    The current password is checked like a login (throttled, the attempt counted), so a stolen session
+    cannot be turned into the account by guessing; a wrong one is 400, not 401, so no client takes it
+    for a sign-out.
+    """
     identity = current_identity(auth_context)
-    actor_type = auth_context["actor_type"]
-    provider = auth_context.get("auth_provider") or PROVIDER  # tokens from before 2.21's claim: emailpass
-    if not isinstance(provider, str) or not medusa_auth().actors.allows(actor_type, provider):
+    provider = next((p for p in identity.provider_identities if p.provider == PROVIDER), None)
+    if provider is None or provider.password_hash is None:
+        raise invalid_data("This identity has no password (it signs in with another provider)")
+    check_new_password(password)
+    throttle.check(provider.entity_id)
+    passwords = medusa_auth().passwords
+    if not passwords.verify(provider.password_hash, current_password):
+        security_event("password_change_refused", reason="wrong current password", auth_identity_id=identity.id)
+        raise invalid_data(WRONG_CURRENT_PASSWORD)
+    throttle.record_success(provider.entity_id)
+    ended = replace_password(provider, passwords.hash(password))
+    db.session.commit()
+    security_event("password_changed", auth_identity_id=identity.id, sessions_ended=ended)
+    return identity
+
+
+def refresh(auth_context: dict[str, Any]) -> str:
+    """A fresh token for the bearer's auth identity and actor type, re-read so a newly linked actor shows up.
+
+    Only within the token's sign-in session while it is live: the new token keeps its ``sid`` and
+    ``auth_time`` and expires by its absolute end, so no chain of refreshes outlives the sign-in.
+    """
+    identity = current_identity(auth_context)
+    session = sign_in_sessions.live(auth_context)
+    if not medusa_auth().actors.allows(session.actor_type, session.auth_provider):
         security_event("token_refused", reason="provider not allowed for the actor type", auth_identity_id=identity.id)
         raise unauthorized()
-    completed_at = auth_context.get("mfa_challenge_completed_at")
-    completed_at = completed_at if isinstance(completed_at, str) else None
+    completed_at = mfa_completed_at(auth_context)
     if completed_at is None and factors.has_enabled_factor(identity.id):
         # A token from before the factor was enabled is refused already (enabling ends them); this is the backstop.
         security_event("token_refused", reason="second factor not completed", auth_identity_id=identity.id)
         raise unauthorized(MFA_REQUIRED_MESSAGE)
-    return token_for(identity, auth_context.get("user_metadata") or {}, actor_type, provider, completed_at)
+    return token_for(identity, session, auth_context.get("user_metadata") or {}, completed_at)
 
 
 def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
@@ -208,18 +253,33 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
 
 
 def start_session_for(claims: dict[str, Any]) -> None:
-    """A browser session for the actor a token names, if that actor still exists and is still the identity's."""
+    """A browser session for the actor a token names, if that actor still exists and is still the identity's,
+    belonging to the token's live sign-in session (signing the browser out signs the token out too)."""
     identity = current_identity(claims)
+    session = sign_in_sessions.live(claims)
     actor_type, actor_id = claims["actor_type"], claims["actor_id"]
     if actor_id and (actor_id_of(identity, actor_type) != actor_id or find_actor(actor_type, actor_id) is None):
         raise unauthorized()
-    provider = claims.get("auth_provider")
+    completed_at = mfa_completed_at(claims)
+    sessions.start(actor_type, actor_id, identity.id, session.auth_provider, session, completed_at)
+
+
+def sign_in_again(
+    identity: AuthIdentity, claims: dict[str, Any], by_cookie: bool, completed_at: str | None
+) -> str | None:
+    """The person changed their own credentials (a password, a second factor), which ended every sign-in of
+    theirs, this one too; they keep going in a new one as the same actor: a browser gets a new session
+    (None), a bearer the new sign-in's token. ``completed_at``: the second factor this request proved,
+    or the one the ended sign-in had."""
+    actor_type, provider = str(claims["actor_type"]), claims.get("auth_provider")
+    provider = provider if isinstance(provider, str) else PROVIDER
+    if by_cookie:
+        sessions.start(actor_type, str(claims["actor_id"]), identity.id, provider, mfa_completed_at=completed_at)
+        return None
+    return sign_in(identity, actor_type, provider, claims.get("user_metadata") or {}, completed_at)
+
+
+def mfa_completed_at(claims: dict[str, Any]) -> str | None:
+    """When the credential's sign-in passed its second factor (``mfa_challenge_completed_at``), or None."""
     completed_at = claims.get("mfa_challenge_completed_at")
-    sessions.start(
-        actor_type,
-        actor_id,
-        identity.id,
-        provider if isinstance(provider, str) else PROVIDER,
-        mfa_enabled=bool(claims.get("mfa_enabled")),
-        mfa_completed_at=completed_at if isinstance(completed_at, str) else None,
-    )
+    return completed_at if isinstance(completed_at, str) else None

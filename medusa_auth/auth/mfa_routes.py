@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, g
 
+from ..guard import signed_in_by_cookie
 from ..request_data import json_object, path_id
 from . import mfa_service, verification_service
 
@@ -31,16 +32,19 @@ def start_factor() -> dict[str, Any]:
 
 @bp.post("/factors/<factor_id>/verify")
 def verify_factor(factor_id: str) -> dict[str, Any]:
-    """The first code from the authenticator app enables the factor."""
+    """The first code from the authenticator app enables the factor; the caller's sign-in goes on as a new one
+    (a bearer gets its ``token``), as every other ends."""
     code = json_object().get("code")
-    return {"mfa_factor": mfa_service.verify_factor(g.auth_context, path_id(factor_id, "MFA factor"), code)}
+    return mfa_service.verify_factor(g.auth_context, path_id(factor_id, "MFA factor"), code, signed_in_by_cookie())
 
 
 @bp.delete("/factors/<factor_id>")
 def disable_factor(factor_id: str) -> dict[str, Any]:
-    """Turn a factor off; an enabled one needs a current code or a recovery code."""
+    """Turn a factor off; an enabled one needs a current code or a recovery code. The caller's sign-in goes on
+    as a new one (a bearer gets its ``token``), as every other ends."""
     body = json_object(allow_empty=True)
-    return {"mfa_factor": mfa_service.disable_factor(g.auth_context, path_id(factor_id, "MFA factor"), body)}
+    factor = path_id(factor_id, "MFA factor")
+    return mfa_service.disable_factor(g.auth_context, factor, body, signed_in_by_cookie())
 
 
 @bp.post("/recovery-codes")

@@ -73,7 +73,9 @@ def sign_in_answer(
     if entity is not None:
         return verification_service.answer(identity, user_metadata, actor_type, provider, entity)
     if not factors.has_enabled_factor(identity.id):
-        return {"token": identity_service.token_for(identity, user_metadata, actor_type, provider)}
+        return {"token": identity_service.sign_in(identity, actor_type, provider, user_metadata)}
+    # The sign-in (its session, sid and auth_time) starts when the challenge is passed: a challenge token is
+    # no sign-in, opens only its challenge, and an abandoned one leaves no session behind.
     challenge = challenges.start(identity.id, actor_type, provider)
     db.session.commit()
     token = medusa_auth().tokens.issue_step_token(
@@ -92,14 +94,15 @@ def sign_in_answer(
 
 
 def verify_challenge(claims: dict[str, Any], challenge_id: str, method_name: Any, code: Any) -> str:
-    """The completed sign-in's token for the right code; every attempt counts (5 a challenge; the login throttle)."""
+    """The right code starts the sign-in (its session): its first token, with the completion. Every attempt
+    counts (5 a challenge; the login throttle)."""
     if claims.get("mfa_challenge_id") != challenge_id:
         security_event("token_refused", reason="challenge token of another challenge", path_challenge=challenge_id)
         raise unauthorized()
     identity, completed_at = pass_challenge(claims, challenge_id, method_name, code)
     user_metadata = claims.get("user_metadata") if isinstance(claims.get("user_metadata"), dict) else {}
-    return identity_service.token_for(
-        identity, user_metadata, str(claims["actor_type"]), str(claims["auth_provider"]), completed_at
+    return identity_service.sign_in(
+        identity, str(claims["actor_type"]), str(claims["auth_provider"]), user_metadata, completed_at
     )
 
 
@@ -138,7 +141,8 @@ def pass_challenge(claims: dict[str, Any], challenge_id: str, method_name: Any, 
 
 
 def _recovery_code_used(identity: AuthIdentity) -> None:
-    """A recovery code stands in for a lost device: every other session of the identity ends."""
+    """A recovery code stands in for a lost device: every sign-in and session of the identity ends (the one
+    this challenge starts comes after)."""
     ended = identity_service.end_earlier_access(identity)
     security_event("mfa_recovery_code_used", auth_identity_id=identity.id, sessions_ended=ended)
 
@@ -169,8 +173,10 @@ def start_factor(claims: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]
     return {"mfa_factor": factor.to_dict(), "secret": secret, "otpauth_url": url}
 
 
-def verify_factor(claims: dict[str, Any], factor_id: str, code: Any) -> dict[str, Any]:
-    """The first right code enables a pending factor; every earlier token and session of the identity ends."""
+def verify_factor(claims: dict[str, Any], factor_id: str, code: Any, by_cookie: bool) -> dict[str, Any]:
+    """The first right code enables a pending factor: ``{mfa_factor}``. Every sign-in and session of the
+    identity ends; the caller's goes on as a new one that passed its second factor now (``token`` for a
+    bearer, a new session for a cookie: as a changed password does)."""
     identity = identity_service.current_identity(claims)
     factor = _factor_of(identity, factor_id)
     if factor.status != factors.PENDING:
@@ -188,16 +194,19 @@ def verify_factor(claims: dict[str, Any], factor_id: str, code: Any) -> dict[str
     db.session.commit()
     throttle.record_success(account)  # after the commit: the throttle's table is written on its own connection
     security_event("mfa_enabled", auth_identity_id=identity.id, factor_id=factor.id, sessions_ended=ended)
-    return factor.to_dict()
+    return _answer(identity, claims, by_cookie, clock.iso(clock.now()), mfa_factor=factor.to_dict())
 
 
-def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Turn a factor off with a current code (or a recovery code); the last one takes the recovery codes with it."""
+def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any], by_cookie: bool) -> dict[str, Any]:
+    """Turn a factor off with a current code (or a recovery code): ``{mfa_factor}``; the last one takes the
+    recovery codes with it. Every sign-in and session of the identity ends; the caller's goes on as a new one
+    (``token`` for a bearer, a new session for a cookie), with the second factor the code just proved."""
     identity = identity_service.current_identity(claims)
     factor = _factor_of(identity, factor_id)
     method = _method(body.get("method", factors.TOTP))
     # A pending factor needs no code, but a code that is sent is read like any other.
     code_text = _code(body.get("code")) if factor.status == factors.ENABLED or "code" in body else ""
+    completed_at = identity_service.mfa_completed_at(claims)
     if factor.status == factors.ENABLED:
         account = _throttle_account(identity.id)
         throttle.check(account)
@@ -207,6 +216,7 @@ def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any])
             raise unauthorized(INVALID_CODE)
         db.session.commit()
         throttle.record_success(account)
+        completed_at = clock.iso(clock.now())
     answer = {**factor.to_dict(), "status": factors.DISABLED, "updated_at": clock.iso(clock.now())}
     db.session.delete(factor)  # nothing of a disabled factor is worth keeping, its sealed secret least of all
     db.session.flush()
@@ -215,18 +225,26 @@ def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any])
     ended = identity_service.end_earlier_access(identity)
     db.session.commit()
     security_event("mfa_disabled", auth_identity_id=identity.id, factor_id=factor_id, sessions_ended=ended)
-    return answer
+    return _answer(identity, claims, by_cookie, completed_at, mfa_factor=answer)
 
 
-def enable_from_page(claims: dict[str, Any], factor_id: str, code: Any) -> tuple[str, list[str]]:
-    """The account page's enrolment: enable the factor, and the completion time and first recovery codes,
-    for the session the page starts afresh (enabling ended every earlier one, the page's own too)."""
-    verify_factor(claims, factor_id, code)
+def _answer(
+    identity: AuthIdentity, claims: dict[str, Any], by_cookie: bool, completed_at: str | None, **answer: Any
+) -> dict[str, Any]:
+    """``answer``, and the token of the caller's new sign-in for a bearer (a cookie's new session is set)."""
+    token = identity_service.sign_in_again(identity, claims, by_cookie, completed_at)
+    return answer if token is None else {**answer, "token": token}
+
+
+def enable_from_page(claims: dict[str, Any], factor_id: str, code: Any) -> list[str]:
+    """The account page's enrolment: enable the factor (the page's session starts afresh, completed: enabling
+    ended every earlier one, its own too), and the first recovery codes."""
+    verify_factor(claims, factor_id, code, by_cookie=True)
     identity_id = str(claims["auth_identity_id"])
     codes = factors.replace_recovery_codes(medusa_auth().mfa_keys, identity_id, recovery_codes.DEFAULT_COUNT)
     db.session.commit()
     security_event("mfa_recovery_codes_generated", auth_identity_id=identity_id, count=len(codes))
-    return clock.iso(clock.now()), codes
+    return codes
 
 
 def generate_recovery_codes(claims: dict[str, Any], body: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from ..extension import medusa_auth
 from ..keys.config import RESET_TOKEN_SECONDS
 from ..models import PasswordReset, ProviderIdentity, digest
 from ..security_log import security_event
-from ..tokens import Claims, InvalidToken, TokenKind
+from ..tokens import Claims, InvalidToken, IssuedToken, TokenKind
 from . import throttle
 from .identity_service import check_new_password, find_provider_identity, replace_password
 
@@ -67,12 +67,24 @@ def _mail_reset_link(identifier: str, actor_type: str) -> None:
     if not _has_reset_page(actor_type):
         log.error("a %s's reset link was not mailed: no page takes it (customers': set STOREFRONT_URL)", actor_type)
         return
+    issued = issue_reset_token(provider, actor_type)
+    if issued is None:  # a concurrent request for the same identity got there first; its link stands
+        return
+    security_event("reset_requested", known=True, actor_type=actor_type, auth_identity_id=provider.auth_identity_id)
+    message = reset_mail(provider.entity_id, reset_link(actor_type, provider.entity_id, issued.token))
+    try:
+        mail.send(message)  # already off the request path: this job's end means the mail went (or failed)
+    except mail.MailNotSent as error:
+        log.error("mail not sent: subject=%r: %s", message.subject, error)
+
+
+def issue_reset_token(provider: ProviderIdentity, actor_type: str) -> IssuedToken | None:
+    """A reset token for the identity, replacing any pending one (the newest wins); None if a concurrent one won."""
     issued = medusa_auth().tokens.issue(
         TokenKind.RESET,
         {"entity_id": provider.entity_id, "provider": "emailpass", "actor_type": actor_type, "purpose": "reset"},
         RESET_LIFETIME_SECONDS,
     )
-    # The newest request wins: its jti replaces whatever reset was pending for this identity.
     db.session.execute(db.delete(PasswordReset).where(PasswordReset.auth_identity_id == provider.auth_identity_id))
     db.session.add(
         PasswordReset(
@@ -83,15 +95,10 @@ def _mail_reset_link(identifier: str, actor_type: str) -> None:
     )
     try:
         db.session.commit()
-    except IntegrityError:  # a concurrent request for the same identity got there first; its link stands
+    except IntegrityError:
         db.session.rollback()
-        return
-    security_event("reset_requested", known=True, actor_type=actor_type, auth_identity_id=provider.auth_identity_id)
-    message = reset_mail(provider.entity_id, reset_link(actor_type, provider.entity_id, issued.token))
-    try:
-        mail.send(message)  # already off the request path: this job's end means the mail went (or failed)
-    except mail.MailNotSent as error:
-        log.error("mail not sent: subject=%r: %s", message.subject, error)
+        return None
+    return issued
 
 
 def _has_reset_page(actor_type: str) -> bool:

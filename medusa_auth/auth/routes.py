@@ -11,11 +11,11 @@ from flask import Blueprint, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
-from .. import sessions
+from .. import sessions, sign_in_sessions
 from ..actors import USER
-from ..errors import unauthorized
+from ..errors import invalid_data, unauthorized
 from ..extension import medusa_auth
-from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
+from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, signed_in_by_cookie, verify_bearer
 from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
@@ -112,8 +112,20 @@ def create_session() -> dict[str, Any]:
 
 @bp.delete("/session")
 def delete_session() -> dict[str, bool]:
-    """Sign the browser out everywhere (the server-side session row goes)."""
+    """Sign the browser out everywhere: its session row goes, and its sign-in session (bearer tokens too) ends."""
     sessions.end()
+    return {"success": True}
+
+
+@bp.post("/logout")
+def logout() -> dict[str, bool]:
+    """Sign the bearer out: ``{scope}`` local (this sign-in, the default), global (every sign-in of the
+    identity) or others (every one but this); its tokens are refused on every instance within seconds."""
+    claims = verify_bearer(medusa_auth().tokens, ACCESS_OR_REGISTRATION)
+    scope = json_object(allow_empty=True).get("scope", "local")
+    if scope not in sign_in_sessions.SCOPES:
+        raise invalid_data(f"scope must be one of {', '.join(sign_in_sessions.SCOPES)}")
+    sign_in_sessions.sign_out(claims, scope)
     return {"success": True}
 
 
@@ -126,16 +138,35 @@ def request_password_reset(actor_type: str, provider: str) -> tuple[str, int]:
 
 
 @bp.post("/<actor_type:actor_type>/<provider:provider>/update")
-def update_password(actor_type: str, provider: str) -> dict[str, bool]:
-    """Set a new password with the reset token (the bearer, checked by the guard); the token works once."""
+def update_password(actor_type: str, provider: str) -> dict[str, Any]:
+    """A new password: with the reset token as bearer (it works once), or signed in with ``current_password``.
+
+    Either way every earlier token and session of the identity ends. A signed-in person keeps going: a
+    session is started afresh, a bearer gets a new token in ``token``.
+    """
     _credentials_only(provider)
-    password = string_field(json_object(), "password", max_length=MAX_PASSWORD_LENGTH)
+    body = json_object()
+    password = string_field(body, "password", max_length=MAX_PASSWORD_LENGTH)
     assert password is not None
+    if "actor_id" in g.auth_context:  # an actor's access token or session, never a reset token
+        return _change_own_password(body, password)
     if g.auth_context.get("provider", provider) != provider:
         security_event("token_refused", reason="reset token of another provider")
         raise unauthorized()
     reset.update_password(g.auth_context, password)
     return {"success": True}
+
+
+def _change_own_password(body: dict[str, Any], password: str) -> dict[str, Any]:
+    current = string_field(body, "current_password", max_length=MAX_PASSWORD_LENGTH)
+    assert current is not None
+    claims = g.auth_context
+    identity = identity_service.change_password(claims, current, password)
+    # Every sign-in of the identity ended with the old password, this one too: a new session, or a new token.
+    token = identity_service.sign_in_again(
+        identity, claims, signed_in_by_cookie(), identity_service.mfa_completed_at(claims)
+    )
+    return {"success": True} if token is None else {"success": True, "token": token}
 
 
 def _credentials_only(provider: str) -> None:

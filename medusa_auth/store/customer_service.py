@@ -11,7 +11,7 @@ from .. import actors
 from ..auth.identity_service import PROVIDER, create_identity, current_identity
 from ..database import db
 from ..errors import ApiError, invalid_data, not_found
-from ..models import AuthIdentity, Customer, normalize_email
+from ..models import AuthIdentity, Customer, assign, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
 
@@ -68,8 +68,7 @@ def get_customer(customer_id: str) -> Customer:
 def update_customer(customer_id: str, fields: dict[str, Any]) -> Customer:
     """Set the given fields (``None`` clears one); the email is not among them, as in Medusa."""
     customer = get_customer(customer_id)
-    for name, value in fields.items():
-        setattr(customer, "metadata_" if name == "metadata" else name, value)
+    assign(customer, fields)
     db.session.commit()
     security_event("customer_updated", customer_id=customer.id, fields=sorted(fields))
     return customer

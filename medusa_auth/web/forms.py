@@ -45,6 +45,14 @@ class NewPasswordForm(FlaskForm):
     confirm = PasswordField("New password, again", _CONFIRM)
 
 
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", [DataRequired("Enter your current password."), Length(max=MAX_PASSWORD_LENGTH)]
+    )
+    password = PasswordField("New password", _NEW_PASSWORD)
+    confirm = PasswordField("New password, again", _CONFIRM)
+
+
 class InviteForm(FlaskForm):
     first_name = StringField("First name", _NAME)
     last_name = StringField("Last name", _NAME)

@@ -20,7 +20,16 @@ from ..mfa import factors
 from ..models import AuthIdentity, digest
 from ..security_log import security_event
 from . import two_step
-from .forms import CodeForm, EmailForm, EnrolForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
+from .forms import (
+    ChangePasswordForm,
+    CodeForm,
+    EmailForm,
+    EnrolForm,
+    InviteForm,
+    LoginForm,
+    NewPasswordForm,
+    SignOutForm,
+)
 from .navigation import HOME, safe_next
 
 bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
@@ -165,9 +174,7 @@ def sign_in_code() -> Any:
         else:
             two_step.forget_challenge()
             user_id = identity.user_id or ""
-            sessions.start(
-                USER, user_id, identity.id, pending.provider, mfa_enabled=True, mfa_completed_at=completed_at
-            )
+            sessions.start(USER, user_id, identity.id, pending.provider, mfa_completed_at=completed_at)
             return redirect(pending.next_path)
     status = 401 if error else 400 if form.errors else 200
     return render_template("web/mfa_code.html", form=form, error=error), status
@@ -193,10 +200,9 @@ def two_step_verify() -> Any:
     form = EnrolForm()
     if form.validate_on_submit():
         try:
-            completed_at, codes = mfa_service.enable_from_page(claims, form.factor_id.data or "", form.code.data)
+            codes = mfa_service.enable_from_page(claims, form.factor_id.data or "", form.code.data)
         except ApiError as refused:
             return _account_message("Two-step sign-in is not on", f"{refused.message}. Start again.", refused)
-        _restart_session(claims, completed_at)
         return render_template("web/recovery_codes.html", codes=codes)
     return redirect(url_for("web.account"))
 
@@ -214,10 +220,9 @@ def two_step_disable() -> Any:
         try:
             for factor in mfa_service.list_factors(claims):
                 if factor["status"] == factors.ENABLED:
-                    mfa_service.disable_factor(claims, factor["id"], body)
+                    mfa_service.disable_factor(claims, factor["id"], body, by_cookie=True)
         except ApiError as refused:
             return _account_message("Two-step sign-in is still on", f"{refused.message}.", refused)
-        _restart_session(claims, None)
         flash("Two-step sign-in is off.")
     return redirect(url_for("web.account"))
 
@@ -226,13 +231,6 @@ def _account_message(heading: str, message: str, refused: ApiError) -> tuple[str
     return _message(
         heading, message, link=(url_for("web.account"), "Back to your account"), status=refused.status, alert=True
     )
-
-
-def _restart_session(claims: dict[str, Any], mfa_completed_at: str | None) -> None:
-    """Turning two-step sign-in on or off ended every session: this browser's starts afresh."""
-    actor_id, identity_id, provider = claims["actor_id"], claims["auth_identity_id"], claims["auth_provider"]
-    enabled = mfa_completed_at is not None
-    sessions.start(USER, actor_id, identity_id, provider, mfa_enabled=enabled, mfa_completed_at=mfa_completed_at)
 
 
 def _signed_in_claims() -> dict[str, Any] | None:
@@ -308,6 +306,33 @@ def reset_confirm() -> Any:
             )
     return _new_password_page(
         form, error, heading="Choose a new password", submit="Change the password", action=request.full_path
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def change_password() -> Any:
+    """Change your own password (the current one first); every other session of yours ends, this one goes on."""
+    row = sessions.current()
+    user = sessions.signed_in_user()
+    if row is None or user is None:
+        return redirect(url_for("web.login", next=url_for("web.change_password")))
+    form = ChangePasswordForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            claims = sessions.auth_context(row)
+            identity = identity_service.change_password(
+                claims, form.current_password.data or "", form.password.data or ""
+            )
+        except ApiError as refused:
+            wrong = refused.message == identity_service.WRONG_CURRENT_PASSWORD
+            error = "That is not your current password." if wrong else refused.message
+        else:
+            identity_service.sign_in_again(identity, claims, True, identity_service.mfa_completed_at(claims))
+            flash("Your password has been changed, and every other session signed in with the old one has ended.")
+            return redirect(url_for("web.account"))
+    return _new_password_page(
+        form, error, heading="Change your password", submit="Change the password", action=request.full_path
     )
 
 

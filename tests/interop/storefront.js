@@ -4,6 +4,7 @@
 "use strict"
 
 const Medusa = require("@medusajs/js-sdk").default
+const { attempt, runScenario } = require("./scenarios")
 
 const [scenario, baseUrl, ...args] = process.argv.slice(2)
 
@@ -32,16 +33,6 @@ function sessionSdk() {
     return response
   }
   return { sdk: new Medusa({ baseUrl, auth: { type: "session" } }), jar }
-}
-
-// A step the server may refuse: its answer, or the SDK's FetchError as {status, message}.
-async function attempt(step) {
-  try {
-    return await step()
-  } catch (error) {
-    if (typeof error.status !== "number") throw error
-    return { status: error.status, message: error.message }
-  }
 }
 
 const bearer = (token) => ({ Authorization: `Bearer ${token}` })
@@ -169,15 +160,4 @@ const scenarios = {
   },
 }
 
-const run = scenarios[scenario]
-if (!run) {
-  console.error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios).join(", ")}`)
-  process.exit(2)
-}
-run(...args)
-  .then((result) => console.log(JSON.stringify(result)))
-  .catch((error) => {
-    console.error(error && error.stack ? error.stack : error)
-    if (error && typeof error.status === "number") console.error(`status ${error.status}: ${error.message}`)
-    process.exit(1)
-  })
+runScenario(scenarios, scenario, args)
