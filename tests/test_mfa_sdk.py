@@ -79,6 +79,9 @@ def test_start_verify_login_challenge_and_a_protected_route(service: Service):
     assert [f["status"] for f in answer["listed"]["mfa_factors"]] == ["enabled"]
     assert "secret" not in json.dumps(answer["listed"])
     assert answer["beforeMfaRefresh"] == INVALID_TOKEN  # enabling ended the password-only sign-in
+    enrolled = claims_of(answer["enrolledToken"])  # ...and answered the caller a new one, second factor passed
+    assert enrolled["mfa_enabled"] is True and isinstance(enrolled["mfa_challenge_completed_at"], str)
+    assert enrolled["sid"] != claims_of(answer["beforeMfa"])["sid"] and answer["enrolledUser"]["email"] == email
     challenged = answer["challenged"]
     assert challenged["mfa_required"] is True
     assert challenged["mfa_challenge"]["methods"] == ["totp", "recovery_code"]
@@ -87,8 +90,12 @@ def test_start_verify_login_challenge_and_a_protected_route(service: Service):
     assert answer["challengeOnAdmin"] == INVALID_TOKEN  # the challenge token opens nothing else
     completed = claims_of(answer["completed"])
     assert completed["mfa_enabled"] is True and isinstance(completed["mfa_challenge_completed_at"], str)
+    assert completed["sid"].startswith("sess_") and completed["sid"] != enrolled["sid"]  # the sign-in starts here
     assert answer["user"]["email"] == email and completed["actor_id"] == answer["user"]["id"]
-    assert claims_of(answer["refreshed"])["mfa_challenge_completed_at"] == completed["mfa_challenge_completed_at"]
+    refreshed = claims_of(answer["refreshed"])
+    assert [refreshed[k] for k in ("sid", "auth_time", "mfa_challenge_completed_at")] == [
+        completed[k] for k in ("sid", "auth_time", "mfa_challenge_completed_at")
+    ]
     assert answer["replayed"] == INVALID_CODE
 
 

@@ -6,20 +6,12 @@
 
 const crypto = require("node:crypto")
 const Medusa = require("@medusajs/js-sdk").default
+const { attempt, runScenario } = require("./scenarios")
 
 const [scenario, baseUrl, ...args] = process.argv.slice(2)
 
 function jwtSdk() {
   return new Medusa({ baseUrl, auth: { type: "jwt", jwtTokenStorageMethod: "memory" } })
-}
-
-async function attempt(step) {
-  try {
-    return await step()
-  } catch (error) {
-    if (typeof error.status !== "number") throw error
-    return { status: error.status, message: error.message }
-  }
 }
 
 const bearer = (token) => ({ Authorization: `Bearer ${token}` })
@@ -56,16 +48,18 @@ async function enrol(sdk, email, password) {
   const step = await earlyInAStep()
   const beforeMfa = await sdk.auth.login("user", "emailpass", { email, password })
   const started = await sdk.auth.mfa.start({ provider: "totp", label: "SDK" })
-  const { mfa_factor: enabled } = await sdk.auth.mfa.verify(started.mfa_factor.id, { code: totp(started.secret, step) })
-  return { step, beforeMfa, started, enabled, secret: started.secret }
+  const verified = await sdk.auth.mfa.verify(started.mfa_factor.id, { code: totp(started.secret, step) })
+  // Enabling ended every sign-in, this one too: the answer's token is the caller's new one (not stored by the SDK).
+  return { step, beforeMfa, started, enabled: verified.mfa_factor, enrolledToken: verified.token, secret: started.secret }
 }
 
 const scenarios = {
   // start -> verify -> login answers the challenge -> verifyChallenge -> a protected route opens; a replay refused.
   async journey(email, password) {
     const sdk = jwtSdk()
-    const { step, beforeMfa, started, enabled, secret } = await enrol(sdk, email, password)
+    const { step, beforeMfa, started, enabled, enrolledToken, secret } = await enrol(sdk, email, password)
     const beforeMfaRefresh = await attempt(() => sdk.auth.refresh(bearer(beforeMfa)))
+    const { user: enrolledUser } = await sdk.admin.user.me({}, bearer(enrolledToken))
     const challenged = await sdk.auth.login("user", "emailpass", { email, password })
     const challengeOnAdmin = await attempt(() => sdk.admin.user.me())
     const completed = await sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, {
@@ -80,7 +74,7 @@ const scenarios = {
       sdk.auth.mfa.verifyChallenge(again.mfa_challenge.id, { method: "totp", code: totp(secret, step + 1) }),
     )
     return {
-      started, enabled, listed, beforeMfaRefresh, challenged, challengeOnAdmin, completed, user, refreshed, replayed,
+      started, enabled, beforeMfa, enrolledToken, enrolledUser, listed, beforeMfaRefresh, challenged, challengeOnAdmin, completed, user, refreshed, replayed,
     }
   },
 
@@ -169,10 +163,4 @@ scenarios.verificationConfirm = async (token, code, email, password) => {
   return { wrong, confirmed, again, access, customer }
 }
 
-scenarios[scenario](...args).then(
-  (result) => console.log(JSON.stringify(result)),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  },
-)
+runScenario(scenarios, scenario, args)
