@@ -23,6 +23,7 @@ from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .passwords import Passwords
 from .providers.oauth import ProviderClient, build_client
+from .providers.passkey import RelyingParty, build_relying_party
 from .providers.state import StateStore, build_state_store
 from .settings import DEFAULT_AUTH_METHODS, ConfigError, Settings, check_server_settings
 from .throttle_store import build_limiter
@@ -48,6 +49,7 @@ class MedusaAuth:
     throttle: FixedWindowRateLimiter  # login and reset counters, in Redis or the database
     redirect_providers: dict[str, ProviderClient]  # AUTH_PROVIDERS' clients by id, in their order
     sign_in_states: StateStore  # redirect sign-ins in flight, in Redis or the database
+    passkeys: RelyingParty  # WebAuthn: the relying party and its challenges, in Redis or the database
     sealer: KeySealer | None  # set when the managed key ring is in use
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
@@ -66,7 +68,9 @@ class MedusaAuth:
         hashing = settings.password_hashing
         self.passwords = Passwords(hashing.time_cost, hashing.memory_cost, hashing.parallelism)
         try:
-            self.actors = Actors.from_settings(settings.auth_methods_per_actor, settings.redirect_providers.providers)
+            self.actors = Actors.from_settings(
+                settings.auth_methods_per_actor, settings.redirect_providers.providers, settings.webauthn
+            )
             check_server_settings(settings)
             self.jwt = get_jwt_config(self._jwt_environment(settings))
             self.keys, self.sealer = self._key_source(app, self.jwt)
@@ -92,6 +96,7 @@ class MedusaAuth:
         self.throttle = build_limiter(settings.throttle)
         self.redirect_providers = {p.id: build_client(p) for p in settings.redirect_providers.providers}
         self.sign_in_states = build_state_store(settings.throttle)
+        self.passkeys = build_relying_party(settings.webauthn, settings.throttle)
 
     @property
     def backend_url(self) -> str:

@@ -362,3 +362,9 @@ def empty_database(url: str, rsa_pem: str) -> None:
             db.session.execute(table.delete())
         db.session.commit()
         db.engine.dispose()
+
+
+def security_events(caplog: pytest.LogCaptureFixture, name: str | None = None) -> list[dict[str, Any]]:
+    """The security log's events (``name``'s only, when given), as the JSON each line holds."""
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    return [event for event in events if name is None or event["event"] == name]

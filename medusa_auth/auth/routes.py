@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, g, request
 from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.routing import BaseConverter
 
 from .. import sessions
@@ -16,13 +17,24 @@ from ..actors import USER
 from ..errors import unauthorized
 from ..extension import medusa_auth
 from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
-from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
+from ..providers.passkey import PROVIDER as PASSKEY
+from ..request_data import (
+    MAX_PASSWORD_LENGTH,
+    credentials,
+    email_field,
+    json_object,
+    name_field,
+    object_field,
+    path_id,
+    string_field,
+)
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
 from ..tokens import TokenKind
-from . import identity_service, redirect_sign_in, reset
+from . import identity_service, passkeys, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+MAX_PASSKEY_LABEL_LENGTH = 255
 
 
 class ActorTypeConverter(BaseConverter):
@@ -58,6 +70,8 @@ def login(actor_type: str, provider: str) -> dict[str, str]:
         body = _optional_json_object() if request.method == "POST" else {}
         callback_url = body.get("callback_url", request.args.get("callback_url"))
         return {"location": redirect_sign_in.start(actor_type, provider, callback_url)}
+    if provider == PASSKEY:  # its own POST routes below; a GET is no sign-in, nor an emailpass one
+        raise MethodNotAllowed(["POST"])
     return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
 
 
@@ -84,6 +98,47 @@ def register(actor_type: str, provider: str) -> dict[str, str]:
     """A new emailpass identity; its registration token creates the actor (a customer, or a user by invite)."""
     _credentials_only(provider)
     return {"token": identity_service.register(*credentials(json_object()), actor_type=actor_type)}
+
+
+# ``provider`` rides along as a default so the guard checks the pair against AUTH_METHODS_PER_ACTOR.
+@bp.post("/<actor_type:actor_type>/passkey/options", defaults={"provider": PASSKEY})
+def passkey_sign_in_options(actor_type: str, provider: str) -> dict[str, Any]:
+    """Request options to sign in as ``actor_type`` with any passkey registered here (no username asked)."""
+    return passkeys.sign_in_options(actor_type)
+
+
+@bp.post("/<actor_type:actor_type>/passkey", defaults={"provider": PASSKEY})
+def passkey_sign_in(actor_type: str, provider: str) -> dict[str, str]:
+    """The browser's answer to those options in, Medusa's ``{token}`` out (as any provider's sign-in)."""
+    return {"token": passkeys.sign_in(actor_type, object_field(json_object(), "credential"))}
+
+
+@bp.post("/passkeys/options")
+def passkey_registration_options() -> dict[str, Any]:
+    """Creation options for a new passkey of the signed-in identity (any actor, registered or not)."""
+    return passkeys.registration_options(g.auth_context)
+
+
+@bp.post("/passkeys")
+def register_passkey() -> dict[str, Any]:
+    """The browser's new credential in, ``{passkey}`` out."""
+    body = json_object()
+    label = name_field(body, "label", max_length=MAX_PASSKEY_LABEL_LENGTH)
+    passkey = passkeys.register(g.auth_context, object_field(body, "credential"), label)
+    return {"passkey": passkey.to_dict()}
+
+
+@bp.get("/passkeys")
+def list_passkeys() -> dict[str, Any]:
+    """The signed-in identity's passkeys, oldest first."""
+    return {"passkeys": [passkey.to_dict() for passkey in passkeys.list_for(g.auth_context)]}
+
+
+@bp.delete("/passkeys/<passkey_id>")
+def delete_passkey(passkey_id: str) -> dict[str, Any]:
+    """Remove one of the identity's passkeys (a sign-in of the last 10 minutes needed)."""
+    passkey = passkeys.delete(g.auth_context, path_id(passkey_id, "Passkey"))
+    return {"id": passkey.id, "object": "passkey", "deleted": True}
 
 
 @bp.get("/<actor_type:actor_type>/providers")
@@ -140,6 +195,8 @@ def _credentials_only(provider: str) -> None:
     """Registering and passwords are emailpass's: a redirect provider keeps its people's credentials itself."""
     if redirect_sign_in.is_redirect_provider(provider):
         raise unauthorized(redirect_sign_in.NO_CREDENTIALS)
+    if provider == PASSKEY:
+        raise unauthorized(passkeys.NO_PASSWORD)
 
 
 def _optional_json_object() -> dict[str, Any]:
