@@ -265,7 +265,9 @@ def test_add_a_passkey_sign_out_and_sign_in_with_it_alone(page: Page, passkey_se
 def test_a_passkey_unknown_here_is_refused_with_a_message(page: Page, passkey_server: LiveServer, tmp_path: Path):
     devtools, authenticator_id = virtual_authenticator(page)
     key = ec.generate_private_key(ec.SECP256R1())
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     credential = {
         "credentialId": base64.b64encode(b"a passkey this site never saw").decode(),
         "isResidentCredential": True,

@@ -21,7 +21,7 @@ from medusa_auth.models import Passkey, WebAuthnChallenge
 from medusa_auth.providers import passkey as protocol
 from medusa_auth.settings import ConfigError
 from tests.helpers import AuthActions, FakeClock, bearer, claims_of, security_events, start_session
-from tests.soft_authenticator import AT, ORIGIN, UP, UV, SoftAuthenticator, b64url
+from tests.soft_authenticator import AT, ORIGIN, UP, SoftAuthenticator, b64url
 
 pytestmark = pytest.mark.settings(AUTH_METHODS_PER_ACTOR="user=emailpass,passkey;customer=emailpass,passkey")
 
@@ -180,7 +180,9 @@ def test_registering_without_user_verification_is_refused(client, admin, events)
 
 
 def test_registering_for_another_site_is_refused(client, admin, events):
-    refused_once(register(client, admin, SoftAuthenticator(), origin="https://evil.example"), events, protocol.WRONG_SITE)
+    refused_once(
+        register(client, admin, SoftAuthenticator(), origin="https://evil.example"), events, protocol.WRONG_SITE
+    )
 
 
 def test_registering_a_passkey_already_registered_is_refused(client, auth, key, events):
@@ -374,19 +376,23 @@ def test_mangled_registrations_are_401s_never_500s(client, admin, events):
         assert len(security_events(events, REFUSED)) == 1
 
 
-def test_a_get_or_a_password_route_of_the_passkey_provider_is_refused(client, key):
-    assert client.get(USER_SIGN_IN, json={"email": "admin@example.com", "password": "x"}).status_code == 405
-    register_route = client.post("/auth/user/passkey/register", json={"email": "n@example.com", "password": "x" * 12})
-    assert register_route.status_code == 401 and register_route.get_json()["message"] == passkeys.NO_PASSWORD
-    assert client.post("/auth/user/passkey/reset-password", json={"identifier": "a@example.com"}).status_code == 401
+def test_the_passkey_provider_has_no_get_password_or_callback_route(client, key):
+    answer = client.get(USER_SIGN_IN, json={"email": "admin@example.com", "password": "correct horse battery staple"})
+    assert answer.status_code == 405 and answer.headers["Allow"] == "OPTIONS, POST"
+    for route in ("register", "reset-password", "update", "callback"):
+        assert client.post(f"/auth/user/passkey/{route}", json={}).status_code == 404, route
+    assert client.options("/auth/passkeys/options").headers["Allow"] == "OPTIONS, POST"
 
 
 # ---------------------------------------------------------------- configuration and the store
 
 
 def test_webauthn_origins_adds_origins_on_the_relying_partys_domain(app_factory, auth):
-    app = app_factory(MEDUSA_BACKEND_URL="https://auth.shop.example", WEBAUTHN_RP_ID="shop.example",
-                      WEBAUTHN_ORIGINS="https://admin.shop.example")
+    app = app_factory(
+        MEDUSA_BACKEND_URL="https://auth.shop.example",
+        WEBAUTHN_RP_ID="shop.example",
+        WEBAUTHN_ORIGINS="https://admin.shop.example",
+    )
     client = app.test_client()
     token = AuthActions(app, client).token()
     authenticator = SoftAuthenticator()

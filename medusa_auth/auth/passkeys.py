@@ -42,7 +42,6 @@ ANOTHER_ACCOUNT = "This passkey belongs to another account"
 ALREADY_REGISTERED = "This passkey is already registered"
 CLONED = "This passkey's signature counter went backwards: it may have been copied, so it is refused"
 UNAVAILABLE = "Passkeys are not available on this server (MEDUSA_BACKEND_URL's host is not a domain)"
-NO_PASSWORD = "Passkeys have no registration or password here: add one with POST /auth/passkeys"
 TOO_MANY = f"An account may hold at most {MAX_PASSKEYS} passkeys: delete one first"
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Blueprint, g, request
 from flask.blueprints import BlueprintSetupState
-from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.routing import BaseConverter
 
 from .. import sessions
@@ -45,10 +44,17 @@ class ActorTypeConverter(BaseConverter):
 
 
 class ProviderConverter(BaseConverter):
-    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405) nor
-    ``user`` (``/auth/{provider}/user`` provisions an admin; no provider may take the name)."""
+    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405),
+    ``user`` (``/auth/{provider}/user`` provisions an admin; no provider may take the name) nor ``passkey``
+    (its two POST routes are its own: no password, registration or callback route, and GET is a 405)."""
 
-    regex = r"(?!(?:providers|user)(?![^/]))[^/]+"
+    regex = r"(?!(?:providers|user|passkey)(?![^/]))[^/]+"
+
+
+class PasskeyIdConverter(BaseConverter):
+    """A passkey id: never ``options``, so /auth/passkeys/options is only the options route (OPTIONS says so)."""
+
+    regex = r"(?!options(?![^/]))[^/]+"
 
 
 @bp.record_once
@@ -56,6 +62,7 @@ def _register_converters(state: BlueprintSetupState) -> None:
     # Recorded before the routes below are, so the converters exist when their rules are added.
     state.app.url_map.converters["actor_type"] = ActorTypeConverter
     state.app.url_map.converters["provider"] = ProviderConverter
+    state.app.url_map.converters["passkey_id"] = PasskeyIdConverter
 
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
@@ -70,8 +77,6 @@ def login(actor_type: str, provider: str) -> dict[str, str]:
         body = _optional_json_object() if request.method == "POST" else {}
         callback_url = body.get("callback_url", request.args.get("callback_url"))
         return {"location": redirect_sign_in.start(actor_type, provider, callback_url)}
-    if provider == PASSKEY:  # its own POST routes below; a GET is no sign-in, nor an emailpass one
-        raise MethodNotAllowed(["POST"])
     return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
 
 
@@ -134,7 +139,7 @@ def list_passkeys() -> dict[str, Any]:
     return {"passkeys": [passkey.to_dict() for passkey in passkeys.list_for(g.auth_context)]}
 
 
-@bp.delete("/passkeys/<passkey_id>")
+@bp.delete("/passkeys/<passkey_id:passkey_id>")
 def delete_passkey(passkey_id: str) -> dict[str, Any]:
     """Remove one of the identity's passkeys (a sign-in of the last 10 minutes needed)."""
     passkey = passkeys.delete(g.auth_context, path_id(passkey_id, "Passkey"))
@@ -195,8 +200,6 @@ def _credentials_only(provider: str) -> None:
     """Registering and passwords are emailpass's: a redirect provider keeps its people's credentials itself."""
     if redirect_sign_in.is_redirect_provider(provider):
         raise unauthorized(redirect_sign_in.NO_CREDENTIALS)
-    if provider == PASSKEY:
-        raise unauthorized(passkeys.NO_PASSWORD)
 
 
 def _optional_json_object() -> dict[str, Any]:
