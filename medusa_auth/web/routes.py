@@ -69,7 +69,7 @@ def account() -> Any:
 
 @bp.post("/passkeys/<passkey_id>/delete")
 def delete_passkey(passkey_id: str) -> Any:
-    """Remove one of your passkeys (a form, so it works without JavaScript); a stale sign-in is told to sign in again."""
+    """Remove one of your passkeys (a form: no JavaScript needed); a stale sign-in is told to sign in again."""
     if sessions.signed_in_user() is None:
         return redirect(url_for("web.login", next=HOME))
     try:
