@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -368,3 +369,14 @@ def security_events(caplog: pytest.LogCaptureFixture, name: str | None = None) -
     """The security log's events (``name``'s only, when given), as the JSON each line holds."""
     events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
     return [event for event in events if name is None or event["event"] == name]
+
+
+_CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def page_csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the form on the page at ``path``."""
+    page = client.get(path).get_data(as_text=True)
+    match = _CSRF_FIELD.search(page)
+    assert match, page
+    return match.group(1)

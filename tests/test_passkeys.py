@@ -20,7 +20,15 @@ from medusa_auth.database import db
 from medusa_auth.models import Passkey, WebAuthnChallenge
 from medusa_auth.providers import passkey as protocol
 from medusa_auth.settings import ConfigError
-from tests.helpers import AuthActions, FakeClock, bearer, claims_of, security_events, start_session
+from tests.helpers import (
+    AuthActions,
+    FakeClock,
+    bearer,
+    claims_of,
+    page_csrf_token,
+    security_events,
+    start_session,
+)
 from tests.soft_authenticator import AT, ORIGIN, UP, SoftAuthenticator, b64url
 
 pytestmark = pytest.mark.settings(AUTH_METHODS_PER_ACTOR="user=emailpass,passkey;customer=emailpass,passkey")
@@ -440,3 +448,38 @@ def test_challenges_live_in_redis_when_redis_url_is_set(app_factory, redis_url, 
     assert client.post(USER_SIGN_IN, json={"credential": answer}).status_code == 401
     with app.app_context():
         assert db.session.execute(db.select(WebAuthnChallenge)).first() is None
+
+
+# ---------------------------------------------------------------- the pages, as the server renders them
+
+
+def test_the_sign_in_page_offers_a_passkey_and_its_autofill_where_allowed(client, app_factory):
+    page = client.get("/app/login").get_data(as_text=True)
+    assert 'autocomplete="username webauthn"' in page and "Sign in with a passkey" in page
+    assert '<script src="/app/static/passkeys.js" defer></script>' in page
+    with client.get("/app/static/passkeys.js") as script:
+        assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
+    assert "'self'" in client.get("/app/login").headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    plain = app_factory(AUTH_METHODS_PER_ACTOR=None).test_client().get("/app/login").get_data(as_text=True)
+    assert "passkey" not in plain and 'autocomplete="username"' in plain
+
+
+def test_the_account_page_lists_passkeys_and_removes_one_with_a_form(client, key, admin):
+    start_session(client, admin)
+    page = client.get("/app/").get_data(as_text=True)
+    assert "Laptop" in page and "never used" in page and "Add a passkey" in page
+    (listed,) = client.get("/auth/passkeys").get_json()["passkeys"]
+    token = page_csrf_token(client, "/app/")
+    removed = client.post(f"/app/passkeys/{listed['id']}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "The passkey was removed." in removed.get_data(as_text=True)
+    assert client.get("/auth/passkeys").get_json() == {"passkeys": []}
+
+
+def test_a_stale_session_is_told_to_sign_in_again_before_removing_one(client, key, admin, frozen_clock: FakeClock):
+    start_session(client, admin)
+    (listed,) = client.get("/auth/passkeys").get_json()["passkeys"]
+    token = page_csrf_token(client, "/app/")
+    frozen_clock.move(passkeys.RECENT_SIGN_IN_SECONDS + 1)
+    refused = client.post(f"/app/passkeys/{listed['id']}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert f"The passkey was not removed: {passkeys.SIGN_IN_AGAIN}." in refused.get_data(as_text=True)
+    assert len(client.get("/auth/passkeys").get_json()["passkeys"]) == 1
