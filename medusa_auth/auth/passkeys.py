@@ -8,6 +8,7 @@ provider does. Every refusal is one ``passkey_refused`` security-log line and a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
@@ -45,13 +46,27 @@ UNAVAILABLE = "Passkeys are not available on this server (MEDUSA_BACKEND_URL's h
 TOO_MANY = f"An account may hold at most {MAX_PASSKEYS} passkeys: delete one first"
 
 
-def registration_options(claims: dict[str, Any]) -> dict[str, Any]:
-    """Creation options for the bearer's identity: a discoverable passkey, its existing ones excluded."""
-    identity = _recently_signed_in(claims)
-    existing = _passkeys_of(identity.id)
+@dataclass(frozen=True)
+class Account:
+    """Who asks to change passkeys: the identity, as which actor type, and when it signed in."""
+
+    identity: AuthIdentity
+    actor_type: str
+    signed_in_at: Any  # a token's or session's ``iat``
+
+    @classmethod
+    def of(cls, claims: dict[str, Any]) -> Account:
+        """The bearer's (or session's) account, if its identity still exists and its credentials are unchanged."""
+        return cls(current_identity(claims), claims["actor_type"], claims.get("iat"))
+
+
+def registration_options(account: Account) -> dict[str, Any]:
+    """Creation options for the account's identity: a discoverable passkey, its existing ones excluded."""
+    identity = _recently_signed_in(account)
+    existing = list_for(identity)
     if len(existing) >= MAX_PASSKEYS:
         raise ApiError(400, "not_allowed", TOO_MANY)
-    pending = PendingCeremony(REGISTRATION, claims["actor_type"], identity.id)
+    pending = PendingCeremony(REGISTRATION, account.actor_type, identity.id)
     return _stored(
         lambda rp: rp.creation_options(
             pending,
@@ -62,11 +77,11 @@ def registration_options(claims: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def register(claims: dict[str, Any], credential: dict[str, Any], label: str | None) -> Passkey:
+def register(account: Account, credential: dict[str, Any], label: str | None) -> Passkey:
     """The passkey a browser created with our options, for the identity they were handed to."""
-    identity = current_identity(claims)
+    identity = account.identity
     rp = _relying_party()
-    expected = PendingCeremony(REGISTRATION, claims["actor_type"], identity.id)
+    expected = PendingCeremony(REGISTRATION, account.actor_type, identity.id)
     try:
         answer = rp.read_registration(credential)
         _take(rp, answer, expected)
@@ -91,13 +106,15 @@ def register(claims: dict[str, Any], credential: dict[str, Any], label: str | No
     return passkey
 
 
-def list_for(claims: dict[str, Any]) -> list[Passkey]:
-    return _passkeys_of(current_identity(claims).id)
+def list_for(identity: AuthIdentity) -> list[Passkey]:
+    """The identity's passkeys, oldest first."""
+    query = db.select(Passkey).filter_by(auth_identity_id=identity.id).order_by(Passkey.created_at, Passkey.id)
+    return list(db.session.execute(query).scalars())
 
 
-def delete(claims: dict[str, Any], passkey_id: str) -> Passkey:
+def delete(account: Account, passkey_id: str) -> Passkey:
     """Remove one of the identity's passkeys (a recent sign-in needed); another identity's is not found."""
-    identity = _recently_signed_in(claims)
+    identity = _recently_signed_in(account)
     passkey = db.session.get(Passkey, passkey_id)
     if passkey is None or passkey.auth_identity_id != identity.id:
         raise not_found(f"Passkey with id: {passkey_id} was not found")
@@ -151,11 +168,10 @@ def authenticate(actor_type: str, credential: dict[str, Any]) -> AuthIdentity:
     return passkey.auth_identity
 
 
-def _recently_signed_in(claims: dict[str, Any]) -> AuthIdentity:
-    """The token's (or session's) identity, if it signed in within RECENT_SIGN_IN_SECONDS."""
-    identity = current_identity(claims)
-    issued_at = claims.get("iat")
-    if not isinstance(issued_at, int | float) or clock.now() - issued_at > RECENT_SIGN_IN_SECONDS:
+def _recently_signed_in(account: Account) -> AuthIdentity:
+    """The account's identity, if it signed in within RECENT_SIGN_IN_SECONDS."""
+    identity, signed_in_at = account.identity, account.signed_in_at
+    if not isinstance(signed_in_at, int | float) or clock.now() - signed_in_at > RECENT_SIGN_IN_SECONDS:
         security_event("passkey_refused", reason="sign-in not recent", auth_identity_id=identity.id)
         raise unauthorized(SIGN_IN_AGAIN)
     return identity
@@ -192,11 +208,6 @@ def _unavailable(error: Exception) -> ApiError:
 def _refuse(message: str, reason: str, ceremony: str, **ids: str) -> NoReturn:
     security_event("passkey_refused", reason=reason, ceremony=ceremony, client=throttle.client_address(), **ids)
     raise unauthorized(message)
-
-
-def _passkeys_of(auth_identity_id: str) -> list[Passkey]:
-    query = db.select(Passkey).filter_by(auth_identity_id=auth_identity_id).order_by(Passkey.created_at, Passkey.id)
-    return list(db.session.execute(query).scalars())
 
 
 def _by_credential_id(credential_id: str) -> Passkey | None:

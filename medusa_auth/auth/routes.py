@@ -121,7 +121,7 @@ def passkey_sign_in(actor_type: str, provider: str) -> dict[str, str]:
 @bp.post("/passkeys/options")
 def passkey_registration_options() -> dict[str, Any]:
     """Creation options for a new passkey of the signed-in identity (any actor, registered or not)."""
-    return passkeys.registration_options(g.auth_context)
+    return passkeys.registration_options(passkeys.Account.of(g.auth_context))
 
 
 @bp.post("/passkeys")
@@ -129,20 +129,21 @@ def register_passkey() -> dict[str, Any]:
     """The browser's new credential in, ``{passkey}`` out."""
     body = json_object()
     label = name_field(body, "label", max_length=MAX_PASSKEY_LABEL_LENGTH)
-    passkey = passkeys.register(g.auth_context, object_field(body, "credential"), label)
+    passkey = passkeys.register(passkeys.Account.of(g.auth_context), object_field(body, "credential"), label)
     return {"passkey": passkey.to_dict()}
 
 
 @bp.get("/passkeys")
 def list_passkeys() -> dict[str, Any]:
     """The signed-in identity's passkeys, oldest first."""
-    return {"passkeys": [passkey.to_dict() for passkey in passkeys.list_for(g.auth_context)]}
+    identity = identity_service.current_identity(g.auth_context)
+    return {"passkeys": [passkey.to_dict() for passkey in passkeys.list_for(identity)]}
 
 
 @bp.delete("/passkeys/<passkey_id:passkey_id>")
 def delete_passkey(passkey_id: str) -> dict[str, Any]:
     """Remove one of the identity's passkeys (a sign-in of the last 10 minutes needed)."""
-    passkey = passkeys.delete(g.auth_context, path_id(passkey_id, "Passkey"))
+    passkey = passkeys.delete(passkeys.Account.of(g.auth_context), path_id(passkey_id, "Passkey"))
     return {"id": passkey.id, "object": "passkey", "deleted": True}
 
 

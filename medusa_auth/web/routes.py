@@ -14,9 +14,10 @@ from .. import sessions
 from ..actors import USER
 from ..admin import invite_service
 from ..auth import identity_service, passkeys, redirect_sign_in, reset
+from ..database import db
 from ..errors import ApiError
 from ..extension import medusa_auth
-from ..models import digest
+from ..models import AuthIdentity, digest
 from ..providers.passkey import PROVIDER as PASSKEY
 from ..request_data import path_id
 from ..security_log import security_event
@@ -63,7 +64,7 @@ def account() -> Any:
     user = sessions.signed_in_user()
     if user is None:
         return redirect(url_for("web.login", next=HOME))
-    keys = passkeys.list_for(_session_claims()) if medusa_auth().passkeys.enabled else None
+    keys = passkeys.list_for(_session_account().identity) if medusa_auth().passkeys.enabled else None
     return render_template("web/account.html", user=user, form=SignOutForm(), passkeys=keys)
 
 
@@ -73,7 +74,7 @@ def delete_passkey(passkey_id: str) -> Any:
     if sessions.signed_in_user() is None:
         return redirect(url_for("web.login", next=HOME))
     try:
-        passkeys.delete(_session_claims(), path_id(passkey_id, "Passkey"))
+        passkeys.delete(_session_account(), path_id(passkey_id, "Passkey"))
     except ApiError as refused:
         flash(f"The passkey was not removed: {refused.message}.")
     else:
@@ -81,10 +82,13 @@ def delete_passkey(passkey_id: str) -> Any:
     return redirect(url_for("web.account"))
 
 
-def _session_claims() -> dict[str, Any]:
+def _session_account() -> passkeys.Account:
+    """The signed-in browser's account; a live session outlived every credentials change, so no token check."""
     row = sessions.current()
     assert row is not None  # signed_in_user() found it
-    return sessions.auth_context(row)
+    identity = db.session.get(AuthIdentity, row.auth_identity_id)
+    assert identity is not None  # its sessions go with it (ON DELETE CASCADE)
+    return passkeys.Account(identity, row.actor_type, sessions.auth_context(row)["iat"])
 
 
 @bp.route("/login", methods=["GET", "POST"])
