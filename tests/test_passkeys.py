@@ -384,13 +384,17 @@ def test_mangled_registrations_are_401s_never_500s(client, admin, events):
         assert len(security_events(events, REFUSED)) == 1
 
 
+def allowed(response: Any) -> set[str]:
+    return {method.strip() for method in response.headers["Allow"].split(",")}
+
+
 def test_the_passkey_provider_has_no_get_password_or_callback_route(client, key):
     answer = client.get(USER_SIGN_IN, json={"email": "admin@example.com", "password": "correct horse battery staple"})
-    assert answer.status_code == 405 and answer.headers["Allow"] == "OPTIONS, POST"
+    assert answer.status_code == 405 and allowed(answer) == {"OPTIONS", "POST"}
     for route in ("register", "reset-password", "callback"):
         assert client.post(f"/auth/user/passkey/{route}", json={}).status_code == 404, route
     assert client.post("/auth/user/passkey/update", json={}).status_code == 401  # the guard wants a reset token first
-    assert client.options("/auth/passkeys/options").headers["Allow"] == "OPTIONS, POST"
+    assert allowed(client.options("/auth/passkeys/options")) == {"OPTIONS", "POST"}
 
 
 # ---------------------------------------------------------------- configuration and the store
