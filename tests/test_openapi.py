@@ -56,6 +56,8 @@ GUARDED_PREFIXES = ("/admin", "/store/customers")
 SCHEMATHESIS_EXAMPLES = 100  # per operation and phase; the run below takes about half a minute
 SCHEMATHESIS_SEED = 8725
 SCHEMATHESIS_TIMEOUT = 480
+# The run is bounded by SCHEMATHESIS_TIMEOUT; pytest-timeout's 300 s default would cut it first under load.
+SCHEMATHESIS_TEST_TIMEOUT = SCHEMATHESIS_TIMEOUT + 120
 EMAIL = "fuzz-admin@example.com"
 CUSTOMER_EMAIL = "fuzz-shopper@example.com"
 PASSWORD = "correct horse battery staple"
@@ -216,6 +218,7 @@ def run_schemathesis(server, token: str, cwd: Path, *selection: str) -> tuple[su
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SCHEMATHESIS_TEST_TIMEOUT)
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
     """Every operation, against gunicorn with a user's bearer token (the admin routes open, the store's refuse it)."""
     port = free_port()  # passkeys need a domain (localhost) for their relying party
@@ -228,6 +231,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SCHEMATHESIS_TEST_TIMEOUT)
 def test_schemathesis_on_the_store_routes_with_a_customers_token(tmp_path: Path):
     """The store operations again, with a customer's token, so that they open and their bodies are fuzzed."""
     create = ("customers", "create", "--email", CUSTOMER_EMAIL, "--password", PASSWORD)
