@@ -28,13 +28,17 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import create_engine, insert, select
 
 from benchmarks import inprocess
 from benchmarks.micro import describe, measure, service_tokens
+from medusa_auth.clock import now_datetime
 from medusa_auth.keys.material import generate_private_key, private_key_pem
+from medusa_auth.models import AuthIdentity, SignInSession, new_id
 from medusa_auth.passwords import OWASP_MIN, Passwords
 from tests.live import (
     FLASK,
@@ -59,6 +63,7 @@ STARTUP_TIMEOUT = 30.0
 EMAIL, PASSWORD = "bench@example.com", "correct horse battery staple"
 SHOPPER = "bench-shopper@example.com"
 MICRO_TOKENS = 6000
+ENDED_SIGN_INS = 10_000  # held in memory by each worker of the "ended" service (issue 15)
 IN_PROCESS_BARE = "bare Flask, the same plain route (baseline)"
 SERVICE, BARE = "medusa_auth", "bare flask"
 
@@ -219,6 +224,21 @@ def fresh_tokens(private_pem: str, count: int, path: Path) -> Path:
     return path
 
 
+def end_sign_ins(database_url: str, count: int) -> None:
+    """``count`` ended sign-in sessions, recent enough that every worker keeps them all in memory."""
+    engine = create_engine(database_url)
+    now = now_datetime()
+    with engine.begin() as connection:
+        identity = connection.execute(select(AuthIdentity.id).limit(1)).scalar_one()
+        rows = [
+            {"id": new_id("sess"), "auth_identity_id": identity, "actor_type": "user", "auth_provider": "emailpass",
+             "created_at": now, "expires_at": now + timedelta(hours=12), "ended_at": now, "ended_reason": "signed_out"}
+            for _ in range(count)
+        ]  # fmt: skip
+        connection.execute(insert(SignInSession), rows)
+    engine.dispose()
+
+
 def password_hash_ms() -> float:
     """The median time of one argon2id verification with the service's default (OWASP) parameters."""
     passwords = Passwords(**OWASP_MIN)
@@ -252,11 +272,17 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     run_command([FLASK, "--app", "wsgi", "db", "upgrade"], env)
     run_command([FLASK, "--app", "wsgi", "users", "create", "--email", EMAIL, "--password", PASSWORD], env)
     run_command([FLASK, "--app", "wsgi", "customers", "create", "--email", SHOPPER, "--password", PASSWORD], env)
+    # A second service on a copy of the database that also holds ENDED_SIGN_INS ended sign-in sessions.
+    ended_database = tmp / "ended.sqlite3"
+    shutil.copyfile(tmp / "bench.sqlite3", ended_database)
+    end_sign_ins(f"sqlite:///{ended_database}", ENDED_SIGN_INS)
+    ended_env = {**env, "DATABASE_URL": f"sqlite:///{ended_database}"}
     node_port = free_port()
 
     with contextlib.ExitStack() as servers:
         service = servers.enter_context(gunicorn("benchmarks.app:build_app()", env, tmp, "service"))
         bare = servers.enter_context(gunicorn("benchmarks.bare_flask:app", env, tmp, "bare"))
+        ended = servers.enter_context(gunicorn("benchmarks.app:build_app()", ended_env, tmp, "ended"))
         peer = servers.enter_context(gunicorn("benchmarks.peer_flask_jwt_extended:app", env, tmp, "peer"))
         node_env = {**os.environ, "PORT": str(node_port), "MEDUSA_BACKEND_URL": service.base_url}
         node_args = ["node", str(BENCH / "node" / "server.js")]
@@ -264,6 +290,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         credentials = {"email": EMAIL, "password": PASSWORD}
         token = http_request(service.base_url, "POST", "/auth/user/emailpass", json_body=credentials).json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
+        signed_in = http_request(ended.base_url, "POST", "/auth/user/emailpass", json_body=credentials)
+        ended_token = signed_in.json()["token"]
         shopper = {"email": SHOPPER, "password": PASSWORD}
         customer_token = http_request(service.base_url, "POST", "/auth/customer/emailpass", json_body=shopper).json()[
             "token"
@@ -277,6 +305,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
                                  f"{service.base_url}/bench/plain", bearer),
             "reused": Case("/admin route, one token reused", SERVICE,
                            f"{service.base_url}/admin/bench/protected", bearer),
+            "ended": Case(f"/admin route, one token reused, {ENDED_SIGN_INS:,} ended sign-ins in memory", SERVICE,
+                          f"{ended.base_url}/admin/bench/protected", {"Authorization": f"Bearer {ended_token}"}),
             "fresh": Case("/admin route, a fresh token per request", SERVICE,
                           f"{service.base_url}/admin/bench/protected", bearer, fresh_tokens=True),
             "store": Case("/store/customers/me route, one customer token reused", SERVICE,
@@ -330,6 +360,11 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         # Issue 11's goals: the service against bare Flask, measured in the same run.
         Goal("open route ÷ bare Flask", cases["plain"].ratio_to(cases["bare"]), 0.9),
         Goal("/admin, reused token ÷ bare Flask", cases["reused"].ratio_to(cases["bare"]), 0.85),
+        Goal(
+            f"/admin, reused token, {ENDED_SIGN_INS:,} ended sign-ins in memory ÷ bare Flask",
+            cases["ended"].ratio_to(cases["bare"]),
+            0.85,
+        ),
         Goal("/admin, fresh tokens ÷ bare Flask", cases["fresh"].ratio_to(cases["bare"]), 0.75),
         Goal("/store/customers/me, reused token ÷ bare Flask", cases["store"].ratio_to(cases["bare"]), 0.85),
         # The actor check costs nothing measurable: a customer's route against an admin's, both one token reused.
@@ -351,8 +386,8 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
         Goal("/admin, fresh tokens ÷ flask-jwt-extended, fresh", cases["fresh"].ratio_to(cases["fje_fresh"]), 1.0),
         Goal("Tokens.verify ÷ raw cryptography RS256 (in-process, fresh)", micro.round_ratios, 0.6, micro.ratio),
     ]
-    baselines = {"plain": "bare", "plain_bearer": "bare", "reused": "bare", "fresh": "bare", "store": "bare",
-                 "jwks": "bare", "express_guide": "express", "fje_fresh": "fje_plain"}  # fmt: skip
+    baselines = {"plain": "bare", "plain_bearer": "bare", "reused": "bare", "ended": "bare", "fresh": "bare",
+                 "store": "bare", "jwks": "bare", "express_guide": "express", "fje_fresh": "fje_plain"}  # fmt: skip
     ratios = {key: _median_and_spread(cases[key].ratio_to(cases[base])) for key, base in baselines.items()}
     ratios["login"] = f"{login.rate / cases['bare'].rate:.3f}"
     extra = {

@@ -1,6 +1,7 @@
 """A second service that trusts medusa_auth's tokens: one route protected by ``JWTVerifier``.
 
-It holds no key and no database; it verifies bearer tokens from the issuer's JWKS alone::
+It holds no key and no database; it verifies bearer tokens from the issuer's JWKS alone (and, with
+``JWT_REVOCATION_URL``, refuses tokens of sign-ins ended at the issuer)::
 
     JWKS_URL=http://127.0.0.1:9000/.well-known/jwks.json \\
         gunicorn -c examples/gunicorn.conf.py 'examples.orders_service:create_app()'
@@ -20,7 +21,17 @@ from flask import Flask, g
 from medusa_auth.verifier import JWTVerifier
 
 # The settings JWTVerifier reads, taken from the environment.
-SETTINGS = ("JWKS_URL", "MEDUSA_BACKEND_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHM", "JWT_PROTECTED_PATHS")
+SETTINGS = (
+    "JWKS_URL",
+    "MEDUSA_BACKEND_URL",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "JWT_ALGORITHM",
+    "JWT_PROTECTED_PATHS",
+    "JWT_REVOCATION_URL",
+    "JWT_REVOCATION_REFRESH_SECONDS",
+    "JWT_REVOCATION_MAX_STALENESS_SECONDS",
+)
 
 verifier = JWTVerifier()
 

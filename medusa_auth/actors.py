@@ -142,3 +142,12 @@ def find_actor(actor_type: str, actor_id: str) -> User | Customer | None:
     if model is None or not actor_id:
         return None
     return cast(User | Customer | None, db.session.get(model, actor_id))
+
+
+def identities_of(actor_type: str, actor_id: str) -> list[str]:
+    """The ids of the auth identities linked to an actor (one, as a rule).
+
+    A scan of ``app_metadata`` (no index reaches into the JSON): for rare admin actions, never a request path.
+    """
+    linked = AuthIdentity.app_metadata[actor_key(actor_type)].as_string() == actor_id
+    return list(db.session.execute(db.select(AuthIdentity.id).where(linked)).scalars())

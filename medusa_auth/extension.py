@@ -25,6 +25,7 @@ from .passwords import Passwords
 from .providers.oauth import ProviderClient, build_client
 from .providers.passkey import RelyingParty, build_relying_party
 from .providers.state import StateStore, build_state_store
+from .revocation import ISSUER_MAX_STALENESS_SECONDS, RefreshingEndedSessions, ended_sids
 from .settings import DEFAULT_AUTH_METHODS, ConfigError, Settings, check_server_settings
 from .throttle_store import build_limiter
 from .tokens import Tokens
@@ -50,6 +51,9 @@ class MedusaAuth:
     redirect_providers: dict[str, ProviderClient]  # AUTH_PROVIDERS' clients by id, in their order
     sign_in_states: StateStore  # redirect sign-ins in flight, in Redis or the database
     passkeys: RelyingParty  # WebAuthn: the relying party and its challenges, in Redis or the database
+    # The sign-in sessions ended on any instance, re-read every REVOCATION_REFRESH_SECONDS; None on a
+    # verifier-only instance (its database is not the issuer's) and on a configuration the server refuses.
+    ended_sessions: RefreshingEndedSessions | None
     sealer: KeySealer | None  # set when the managed key ring is in use
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
@@ -90,7 +94,8 @@ class MedusaAuth:
             if unused:
                 log.warning("AUTH_PROVIDERS: %s allowed for no actor type (AUTH_METHODS_PER_ACTOR)", ", ".join(unused))
         options = self.jwt.http if self.jwt is not None else _UNCONFIGURED
-        self.tokens = Tokens(self.keys, options, self.actors.types)
+        self.ended_sessions = self._ended_sessions(app, settings, self.jwt)
+        self.tokens = Tokens(self.keys, options, self.actors.types, self.ended_sessions)
         invite_options = self.jwt.user_module if self.jwt is not None else options
         self.invite_tokens = Tokens(self.keys, invite_options, self.actors.types)
         self.throttle = build_limiter(settings.throttle)
@@ -142,6 +147,22 @@ class MedusaAuth:
             return KeySet.from_config(config), None
         # A verifier-only instance; an issuer never fetches its own JWKS.
         return RemoteJwks(config.jwks_url, algorithms=remote_algorithms(config.requested_algorithm)), None
+
+    @staticmethod
+    def _ended_sessions(app: Flask, settings: Settings, config: JwtConfig | None) -> RefreshingEndedSessions | None:
+        """The issuer's ended sign-in sessions, read from its database (refreshed on first use, then every
+        REVOCATION_REFRESH_SECONDS); none where this instance signs nothing."""
+        if config is None or not config.can_sign:
+            return None
+        with app.app_context():
+            engine = db.engine
+        lifetime = config.http.expires_in
+        return RefreshingEndedSessions(
+            lambda current: ended_sids(engine, lifetime, current),
+            settings.sessions.revocation_refresh_seconds,
+            ISSUER_MAX_STALENESS_SECONDS,
+            unavailable_type="database_error",
+        )
 
 
 def medusa_auth() -> MedusaAuth:

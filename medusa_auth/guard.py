@@ -19,10 +19,10 @@ from flask import Request, g, request
 from . import sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
-from .errors import ApiError, signing_unavailable, unauthorized
+from .errors import UNAVAILABLE_RETRY_SECONDS, ApiError, signing_unavailable, unauthorized
 from .extension import medusa_auth
 from .security_log import security_event
-from .tokens import Claims, InvalidToken, TokenKind, Tokens
+from .tokens import Claims, InvalidToken, TokenKind, Tokens, VerificationUnavailable
 
 ANY_ACTOR = "*"
 PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
@@ -174,16 +174,20 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
     token = bearer_token(header)
     if token is None:
         if header is not None:  # a missing header is an anonymous visit; a mangled one is worth a line
-            security_event("token_refused", reason="malformed authorization header", path=request.path)
+            security_event("token_refused", reason="malformed authorization header", path=_logged_path())
         raise unauthorized()
     try:
         claims = tokens.verify(token, kinds)
     except InvalidToken as refused:
-        security_event("token_refused", reason=str(refused), path=request.path)
+        security_event("token_refused", reason=str(refused), path=_logged_path())
         raise unauthorized() from None
+    except VerificationUnavailable as unknown:  # fail closed, but the token is not called invalid
+        security_event("token_unchecked", reason=str(unknown), path=_logged_path())
+        message = "Tokens cannot be checked right now. Try again shortly."
+        raise ApiError(503, unknown.error_type, message, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}) from None
     if actor != ANY_ACTOR and claims.get("actor_type") != actor:
         reason = f"{claims.get('actor_type')} token where {actor} was expected"
-        security_event("token_refused", reason=reason, path=request.path)
+        security_event("token_refused", reason=reason, path=_logged_path())
         raise unauthorized()
     return claims
 
@@ -201,12 +205,18 @@ def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
     kind = TokenKind.ACCESS if row.actor_id else TokenKind.REGISTRATION
     if (actor != ANY_ACTOR and row.actor_type != actor) or kind not in need.kinds:
         reason = f"{row.actor_type} {kind} session where {actor} was expected"
-        security_event("session_refused", reason=reason, path=request.path)
+        security_event("session_refused", reason=reason, path=_logged_path())
         raise unauthorized()
     if request.method not in _SAFE_METHODS and not _from_trusted_origin():
-        security_event("cross_site_refused", path=request.path, origin=request.headers.get("Origin"))
+        security_event("cross_site_refused", path=_logged_path(), origin=request.headers.get("Origin"))
         raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
     return sessions.auth_context(row)
+
+
+def _logged_path() -> str:
+    """The route a refused request matched, never its raw path: a path segment is client text (it may hold a
+    password pasted in the wrong place), and the logs keep only what the service itself spells."""
+    return request.url_rule.rule if request.url_rule is not None else "(no route)"
 
 
 def _from_trusted_origin() -> bool:

@@ -193,6 +193,31 @@ class BrowserSession(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the absolute lifetime's end
+    # The sign-in this browser belongs to: ending either ends both (None: a session from before sign-in sessions).
+    sign_in_session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sign_in_session.id", ondelete="CASCADE"), index=True
+    )
+
+
+class SignInSession(db.Model):  # type: ignore[name-defined]
+    """One sign-in (password, third party, registration, second factor): its tokens carry its ``id`` as ``sid``.
+
+    Refresh keeps the ``sid`` and never reaches past ``expires_at`` (SESSION_ABSOLUTE_SECONDS after the
+    sign-in). Once ``ended_at`` is set, every instance refuses its tokens within REVOCATION_REFRESH_SECONDS
+    and its browser sessions are gone.
+    """
+
+    __tablename__ = "sign_in_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("sess"))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    actor_type: Mapped[str] = mapped_column(String(32))
+    auth_provider: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the sign-in: tokens' auth_time
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Every instance reads the sessions ended within the longest token lifetime, by this index.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
 
 
 class PasswordReset(db.Model):  # type: ignore[name-defined]

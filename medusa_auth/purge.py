@@ -29,8 +29,10 @@ from .models import (
     PasswordReset,
     RateLimitCounter,
     SigningKeyRecord,
+    SignInSession,
     WebAuthnChallenge,
 )
+from .sign_in_sessions import purgeable
 
 BATCH = 5000
 
@@ -54,6 +56,12 @@ def _ended_sessions(options: PurgeOptions) -> ColumnElement[bool]:
     """Past their absolute end, or idle longer than SESSION_IDLE_SECONDS: both refused on sight already."""
     idle = timedelta(seconds=medusa_auth().settings.sessions.idle_seconds)
     return (BrowserSession.expires_at <= options.now) | (BrowserSession.last_seen_at <= options.now - idle)
+
+
+def _spent_sign_ins(options: PurgeOptions) -> ColumnElement[bool] | None:
+    """Sign-in sessions past their absolute end, or ended longer ago than any token of theirs can live."""
+    config = medusa_auth().jwt
+    return None if config is None else purgeable(options.now, config.http.expires_in)
 
 
 def _expired_resets(options: PurgeOptions) -> ColumnElement[bool]:
@@ -95,6 +103,7 @@ def _long_expired_invites(options: PurgeOptions) -> ColumnElement[bool] | None:
 
 STEPS: tuple[Step, ...] = (
     Step("browser sessions", BrowserSession, _ended_sessions),
+    Step("sign-in sessions", SignInSession, _spent_sign_ins, "no JWT configuration"),
     Step("password resets", PasswordReset, _expired_resets),
     Step("throttle counters", RateLimitCounter, _ended_throttle_windows),
     Step("sign-in states", OAuthState, _expired_sign_in_states),

@@ -20,11 +20,12 @@ from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.orm import aliased
 
-from .actors import ACTOR_MODELS, USER, actor_key
+from . import sign_in_sessions
+from .actors import ACTOR_MODELS, USER, actor_key, identities_of
 from .clock import now_datetime as utcnow
 from .database import db
 from .extension import medusa_auth
-from .models import BrowserSession, User, as_utc, digest
+from .models import BrowserSession, SignInSession, User, as_utc, digest
 from .security_log import security_event
 from .settings import SessionSettings
 from .settings import cookie_name as prefixed_cookie_name
@@ -48,14 +49,24 @@ def _signer() -> Signer:
     return Signer(current_app.config["SECRET_KEY"], salt="medusa_auth.session")
 
 
-def start(actor_type: str, actor_id: str, auth_identity_id: str, auth_provider: str = "emailpass") -> BrowserSession:
+def start(
+    actor_type: str,
+    actor_id: str,
+    auth_identity_id: str,
+    auth_provider: str = "emailpass",
+    sign_in: SignInSession | None = None,
+) -> BrowserSession:
     """Sign an actor in with a new session id (never the one the browser brought: no fixation).
 
     ``actor_id`` is ``""`` for an identity not yet linked to an actor of ``actor_type`` (where a
-    session of that kind is useful: creating a customer).
+    session of that kind is useful: creating a customer). ``sign_in``: the sign-in session of the
+    token the browser brought (``POST /auth/session``); without one (a page's sign-in), a new one starts.
+    The browser session belongs to it: it ends when the sign-in does, and never outlives its absolute end.
     """
     _delete_current_row()
     flask_session.clear()  # a fresh CSRF token too
+    if sign_in is None:
+        sign_in = sign_in_sessions.start(auth_identity_id, actor_type, auth_provider)
     raw_id = secrets.token_urlsafe(32)
     now = utcnow()
     absolute = _settings().absolute_seconds
@@ -68,7 +79,8 @@ def start(actor_type: str, actor_id: str, auth_identity_id: str, auth_provider: 
         auth_identity_id=auth_identity_id,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(seconds=absolute),
+        expires_at=min(now + timedelta(seconds=absolute), as_utc(sign_in.expires_at)),
+        sign_in_session_id=sign_in.id,
     )
     db.session.add(row)
     db.session.commit()
@@ -95,7 +107,11 @@ def current() -> BrowserSession | None:
 
 
 def end() -> None:
-    """Sign the browser out: the row goes (on every instance at once) and the cookie is cleared."""
+    """Sign the browser out: its sign-in session ends (with every bearer token of it, on every instance),
+    the row goes and the cookie is cleared."""
+    row = current()
+    if row is not None and row.sign_in_session_id is not None:
+        sign_in_sessions.end(row.sign_in_session_id, sign_in_sessions.SIGNED_OUT)
     if _delete_current_row():
         security_event("session_ended")
     db.session.commit()
@@ -117,6 +133,19 @@ def end_all_for(auth_identity_id: str, actors: dict[str, str]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def end_actor_access(actor_type: str, actor_id: str, reason: str) -> int:
+    """End everything an actor is signed in with: the sign-in sessions of its identities (their bearer tokens,
+    on every instance) and its browser sessions. For a deleted or disabled user, an admin's revoke; the
+    caller commits. How many sign-in sessions ended."""
+    ended = 0
+    for auth_identity_id in identities_of(actor_type, actor_id):
+        ended += sign_in_sessions.end_all(auth_identity_id, reason)
+    # Browser sessions from before sign-in sessions existed (and any other of the actor's).
+    same_actor = (BrowserSession.actor_type == actor_type) & (BrowserSession.actor_id == actor_id)
+    db.session.execute(db.delete(BrowserSession).where(same_actor))
+    return ended
+
+
 def auth_context(row: BrowserSession) -> dict[str, Any]:
     """The claims a session stands for, shaped as the token it was started with (Medusa's ``auth_context``).
 
@@ -133,6 +162,7 @@ def auth_context(row: BrowserSession) -> dict[str, Any]:
         "mfa_enabled": False,
         "mfa_challenge_completed_at": None,
         "iat": math.ceil(as_utc(row.created_at).timestamp()),
+        **({"sid": row.sign_in_session_id} if row.sign_in_session_id else {}),
     }
 
 

@@ -48,6 +48,7 @@ ENVIRONMENT_VARIABLES = (
     "JWT_KEY_REFRESH_SECONDS",
     "JWKS_MAX_AGE",
     "JWKS_URL",
+    "REVOCATION_REFRESH_SECONDS",
     "MEDUSA_BACKEND_URL",
     "INVITE_VALID_DURATION",
     "DATABASE_URL",
@@ -92,6 +93,8 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_MAX_AGE": "300",
     "SESSION_IDLE_SECONDS": 30 * 60,
     "SESSION_ABSOLUTE_SECONDS": 12 * 60 * 60,
+    # How often each worker re-reads the ended sign-in sessions: how long a sign-out can go unnoticed.
+    "REVOCATION_REFRESH_SECONDS": 2,
     # Request bodies here are a few small JSON fields; anything larger is refused with 413 before parsing.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     **{f"PASSWORD_HASH_{name.upper()}": value for name, value in OWASP_MIN.items()},
@@ -154,11 +157,13 @@ _MAX_DISPLAY_NAME = 64
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """Browser sessions: lifetimes, and whether cookies are Secure with the ``__Host-`` prefix."""
+    """Browser and sign-in sessions: lifetimes, whether cookies are Secure with the ``__Host-`` prefix, and
+    how often ended sign-ins are re-read."""
 
     idle_seconds: int
-    absolute_seconds: int
+    absolute_seconds: int  # a sign-in's whole life: its browser sessions' and its refreshed tokens'
     secure_cookies: bool
+    revocation_refresh_seconds: int  # each worker re-reads the ended sign-in sessions this often
 
 
 @dataclass(frozen=True)
@@ -343,6 +348,7 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
             idle_seconds=_whole_number(values, "SESSION_IDLE_SECONDS"),
             absolute_seconds=_whole_number(values, "SESSION_ABSOLUTE_SECONDS"),
             secure_cookies=app_env != "development",
+            revocation_refresh_seconds=_whole_number(values, "REVOCATION_REFRESH_SECONDS"),
         ),
         cors_origins=MappingProxyType(
             {prefix: parse_origins(values.get(variable), variable) for prefix, variable in CORS_VARIABLES.items()}

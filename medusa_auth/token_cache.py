@@ -18,6 +18,8 @@ Why a hit is as safe as a fresh verification:
   rebuilt from scratch, as a key-ring refresh does, costs each cached token one fresh verification.
   So no purge call is needed when keys change.
 - An entry lives at most ``MAX_AGE_SECONDS``, whatever else happens.
+- A signed-out token is not a cache question: ``Tokens.verify`` looks its ``sid`` up in the ended
+  sign-in sessions after every hit, and discards the entry of a token it refuses that way.
 - The token's kind is not trusted from the cache's caller: the entry stores the kind decided at
   verification and the caller checks it against what the route accepts on every call.
 """
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES = 10_000
 MAX_BYTES = 16 * 1024 * 1024
-# Bounds how long a revocation made in another worker can go unnoticed here.
+# Bounds how long an entry lives, whatever else happens (sign-outs are checked after every hit, see above).
 MAX_AGE_SECONDS = 60
 # Rough cost of one entry beyond the token's text: the claims dict, its strings, the entry itself.
 _ENTRY_OVERHEAD_BYTES = 1024
@@ -97,6 +99,11 @@ class TokenCache:
             while len(self._entries) > self.max_entries or self.size_bytes > self.max_bytes:
                 oldest = next(iter(self._entries))
                 self._drop(oldest)
+
+    def discard(self, token: str) -> None:
+        """Forget one token (its sign-in session ended: no need to keep it until it ages out)."""
+        with self._lock:
+            self._drop(token)
 
     def clear(self) -> None:
         with self._lock:

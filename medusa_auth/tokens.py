@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeGuard
+from typing import Any, Protocol, TypeGuard
 
 from . import clock
 from .keys.config import TokenOptions
@@ -55,12 +55,24 @@ _TYP = {
 }
 
 
+# The kinds a sign-in session issues (they carry its ``sid``), refused once it has ended.
+SESSION_KINDS = frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})
+
 # Kinds no other signer makes: this service's signer writes low-s ES256 signatures, so these need them.
 _SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET})
 
 
 class InvalidToken(Exception):
     """The token is refused; the reason is for the security log, never for the client."""
+
+
+class VerificationUnavailable(Exception):
+    """A check the token needs cannot be made now (the ended sign-in sessions are unknown): the token is
+    neither accepted nor called invalid; the guard answers 503, so a client keeps it and retries."""
+
+    def __init__(self, reason: str, error_type: str = "unexpected_state"):
+        super().__init__(reason)
+        self.error_type = error_type  # Medusa's error type for the 503
 
 
 class ExpiredToken(InvalidToken):
@@ -80,6 +92,24 @@ class SigningUnavailable(Exception):
     """This instance holds no private key (a verifier-only instance)."""
 
 
+class Revocations(Protocol):
+    """The ended sign-in sessions a process knows (revocation.RefreshingEndedSessions)."""
+
+    def refusal(self, sid: str | None) -> str | None:
+        """Why a token of sign-in session ``sid`` must be refused, or None; ``VerificationUnavailable`` when
+        the ended sessions are not known well enough to tell."""
+        ...
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What an access or registration token carries of the sign-in that issued it (OpenID Connect's names)."""
+
+    sid: str
+    auth_time: int  # the sign-in's NumericDate; refreshed tokens keep it
+    not_after: int  # the sign-in's absolute end: no token of it expires later
+
+
 # Medusa's two actor types: what a Tokens built without a configuration (a verifier, a test) knows.
 DEFAULT_ACTOR_TYPES = frozenset({"user", "customer"})
 
@@ -89,12 +119,21 @@ class Tokens:
 
     ``actor_types``: the actor types whose access and registration tokens exist (the extension passes
     the configured ones); a token naming any other type is of no kind, refused like a forged one.
+    ``revocations``: the ended sign-in sessions, checked on every verification of an access or
+    registration token, cached or not (None: no check, the guide's simple verifier).
     """
 
-    def __init__(self, keys: KeySource, options: TokenOptions, actor_types: Collection[str] = DEFAULT_ACTOR_TYPES):
+    def __init__(
+        self,
+        keys: KeySource,
+        options: TokenOptions,
+        actor_types: Collection[str] = DEFAULT_ACTOR_TYPES,
+        revocations: Revocations | None = None,
+    ):
         self.keys = keys
         self.options = options
         self.actor_types = frozenset(actor_types)
+        self.revocations = revocations
         self.cache = TokenCache()  # its own: entries were checked against these options
         # Header segments of tokens whose signature verified (a signer uses one or two); only these
         # skip parsing, so a forger cannot fill this, and a full table just means parsing again.
@@ -111,13 +150,15 @@ class Tokens:
         *,
         actor_type: str = "user",
         auth_provider: str = "emailpass",
+        sign_in: SignIn | None = None,
     ) -> str:
         """Medusa 2.21's token for an auth identity as one actor: access once that actor is linked, else registration.
 
         ``app_metadata`` carries only this actor's link (Medusa copies every link of the identity: a
         storefront need not learn that its shopper is also an admin). ``earliest_iat``: the identity's
         ``tokens_valid_from``, so a token minted in the very second its credentials changed is not
-        refused with the ones minted before the change.
+        refused with the ones minted before the change. ``sign_in``: the session the token belongs to
+        (``sid``, ``auth_time``); the token expires by the session's absolute end at the latest.
         """
         if actor_type not in self.actor_types:
             raise ValueError(f"unknown actor type {actor_type!r}")
@@ -132,20 +173,27 @@ class Tokens:
             "mfa_enabled": False,
             "mfa_challenge_completed_at": None,
         }
+        not_after = None
+        if sign_in is not None:
+            claims |= {"sid": sign_in.sid, "auth_time": sign_in.auth_time}
+            not_after = sign_in.not_after
         kind = TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
-        return self.issue(kind, claims, self.options.expires_in, earliest_iat).token
+        return self.issue(kind, claims, self.options.expires_in, earliest_iat, not_after).token
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
         return self.issue(kind, claims, lifetime).token
 
-    def issue(self, kind: TokenKind, claims: Claims, lifetime: int, earliest_iat: int = 0) -> IssuedToken:
-        """``sign``, also returning the jti and expiry (for tokens stored as a hash)."""
+    def issue(
+        self, kind: TokenKind, claims: Claims, lifetime: int, earliest_iat: int = 0, not_after: int | None = None
+    ) -> IssuedToken:
+        """``sign``, also returning the jti and expiry (for tokens stored as a hash); ``exp`` at most ``not_after``."""
         signer = self.keys.signer
         if signer is None:
             raise SigningUnavailable()
         now, jti = clock.now(), str(uuid.uuid4())
         issued_at = max(now, min(earliest_iat, now + 1))  # never more than a second ahead: well inside the leeway
-        payload: Claims = {**claims, "iat": issued_at, "exp": issued_at + lifetime, "jti": jti}
+        expires_at = issued_at + lifetime if not_after is None else min(issued_at + lifetime, not_after)
+        payload: Claims = {**claims, "iat": issued_at, "exp": expires_at, "jti": jti}
         if self.options.issuer:
             payload["iss"] = self.options.issuer
         if self.options.audience:
@@ -154,7 +202,7 @@ class Tokens:
         header = {"alg": signer.algorithm, "typ": _TYP[kind], "kid": signer.kid}
         signing_input = f"{_b64_json(header)}.{_b64_json(payload)}"
         token = f"{signing_input}.{_b64encode(signer.sign(signing_input.encode()))}"
-        return IssuedToken(token, jti, issued_at + lifetime)
+        return IssuedToken(token, jti, expires_at)
 
     # -- verifying ---------------------------------------------------------------------------
 
@@ -169,6 +217,12 @@ class Tokens:
         # Per call, never cached: the same token may be presented where another kind is expected.
         if verified.kind not in kinds:
             raise InvalidToken(f"{verified.kind} token where {'/'.join(kinds)} was expected")
+        if self.revocations is not None and verified.kind in SESSION_KINDS:
+            # After the cache, on every call: a hit never outlives its sign-in session.
+            refusal = self.revocations.refusal(verified.claims.get("sid"))
+            if refusal is not None:
+                self.cache.discard(token)
+                raise InvalidToken(refusal)
         return dict(verified.claims)  # a copy: a caller changing its claims cannot change the cache's
 
     def _verify_afresh(self, token: str) -> VerifiedToken:
@@ -220,6 +274,7 @@ class Tokens:
                 and self._is_actor_type(claims.get("actor_type"))
                 and isinstance(claims.get("auth_identity_id"), str)
                 and isinstance(claims.get("app_metadata", {}), dict)
+                and isinstance(claims.get("sid", ""), str)  # looked up in a set: it must hash, and mean one thing
             ):
                 return TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
         elif (

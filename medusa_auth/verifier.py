@@ -17,6 +17,11 @@ Settings, read from ``app.config`` at ``init_app``:
 - ``JWT_ALGORITHM``: the one algorithm accepted; unset, any public-key algorithm the issuer publishes.
 - ``JWT_PROTECTED_PATHS``: path prefixes guarded before every request (a list, or comma-separated),
   so routes added under them later are protected with no decorator.
+- ``JWT_REVOCATION_URL``: the issuer's revocation feed (``$MEDUSA_BACKEND_URL/.well-known/revoked-sessions``),
+  polled every ``JWT_REVOCATION_REFRESH_SECONDS`` (default 5) with ``If-None-Match``; a token of an ended
+  sign-in session is refused within that plus the issuer's REVOCATION_REFRESH_SECONDS. When no poll has
+  succeeded for ``JWT_REVOCATION_MAX_STALENESS_SECONDS`` (default 60), every token is refused (fail
+  closed). Unset: no revocation check (the guide's simple mode: one JWKS, nothing else).
 
 Tokens of the actor types in ``actor_types`` (default: ``("user",)``, the admins) open the routes;
 ``JWTVerifier(app, actor_types=("customer",))`` protects a storefront service with shoppers' tokens.
@@ -38,6 +43,7 @@ from .errors import ApiError, api_error_response
 from .guard import path_under, verify_bearer
 from .keys.config import TokenOptions
 from .keys.remote import JwksPolicy, RemoteJwks, check_jwks_url, remote_algorithms
+from .revocation import FeedPolicy, RefreshingEndedSessions, feed_loader
 from .settings import ConfigError
 from .tokens import TokenKind, Tokens
 
@@ -54,6 +60,7 @@ class _AppVerifier:
     keys: RemoteJwks
     tokens: Tokens
     prefixes: tuple[str, ...]
+    ended_sessions: RefreshingEndedSessions | None  # None: no JWT_REVOCATION_URL, no revocation check
 
 
 class JWTVerifier:
@@ -83,8 +90,9 @@ class JWTVerifier:
             audience=_names(app.config.get("JWT_AUDIENCE")),
             expires_in=0,  # a verifier issues nothing
         )
+        ended = revocation_feed(app.config)
         app.extensions[EXTENSION_NAME] = _AppVerifier(
-            keys, Tokens(keys, options, self.actor_types), _names(app.config.get("JWT_PROTECTED_PATHS"))
+            keys, Tokens(keys, options, self.actor_types, ended), _names(app.config.get("JWT_PROTECTED_PATHS")), ended
         )
         app.before_request(self._guard_prefixes)
         app.register_error_handler(ApiError, api_error_response)
@@ -122,6 +130,35 @@ def jwks_url(config: Mapping[str, Any]) -> str:
         return check_jwks_url(url)
     except ValueError as error:
         raise ConfigError(f"{variable}: {error}") from error
+
+
+def revocation_feed(config: Mapping[str, Any]) -> RefreshingEndedSessions | None:
+    """The ended sign-in sessions polled from ``JWT_REVOCATION_URL``, or None when it is unset."""
+    url = config.get("JWT_REVOCATION_URL")
+    if not url:
+        return None
+    policy = FeedPolicy(
+        refresh_seconds=_seconds(config, "JWT_REVOCATION_REFRESH_SECONDS", FeedPolicy.refresh_seconds),
+        max_staleness=_seconds(config, "JWT_REVOCATION_MAX_STALENESS_SECONDS", FeedPolicy.max_staleness),
+    )
+    try:
+        load = feed_loader(str(url), policy)
+    except ValueError as error:
+        raise ConfigError(f"JWT_REVOCATION_URL: {error}") from error
+    return RefreshingEndedSessions(load, policy.refresh_seconds, policy.max_staleness)
+
+
+def _seconds(config: Mapping[str, Any], variable: str, default: float) -> float:
+    value = config.get(variable)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0 <= seconds < 86400:
+        raise ConfigError(f"{variable}={value!r} must be a number of seconds")
+    return seconds
 
 
 def _algorithms(config: Mapping[str, Any]) -> frozenset[str]:

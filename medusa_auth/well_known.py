@@ -1,4 +1,4 @@
-"""/.well-known: the JWKS (both of the guide's options) and a discovery document."""
+"""/.well-known: the JWKS (both of the guide's options), a discovery document, and the revocation feed."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.http import quote_etag
 
+from .errors import ApiError
 from .extension import medusa_auth
 from .keys.material import ALGORITHM_KEY_TYPES
 
@@ -50,3 +51,22 @@ def openid_configuration() -> dict[str, object]:
         "jwks_uri": f"{backend_url}/.well-known/jwks.json",
         "id_token_signing_alg_values_supported": [algorithm] if algorithm else sorted(ALGORITHM_KEY_TYPES),
     }
+
+
+@bp.get("/revoked-sessions")
+def revoked_sessions() -> ResponseReturnValue:
+    """The sign-in sessions ended whose tokens may still be live, ``{"ended_sessions": [sid, ...]}``, for
+    remote verifiers (``JWT_REVOCATION_URL``). Only random ids: nothing about who they belonged to.
+
+    ``no-cache`` with an ETag: every poll revalidates (a 304 while nothing changed), so no shared cache
+    can add its own delay to the bound. 503 when this instance's own list is stale (its verifiers fail closed).
+    """
+    ended = medusa_auth().ended_sessions
+    current = ended.current if ended is not None else None
+    if current is None:
+        raise ApiError(503, "unexpected_state", "The ended sign-in sessions are unknown on this instance")
+    headers = {"ETag": quote_etag(current.etag), "Cache-Control": "public, no-cache"}
+    response = Response(current.body, headers=headers, mimetype="application/json")
+    if not _CONDITIONAL_HEADERS.isdisjoint(request.environ):
+        return response.make_conditional(request)
+    return response

@@ -189,7 +189,7 @@ def test_failed_and_successful_logins_are_logged_without_secrets(auth, client, c
     client.post("/auth/user/emailpass", json={"email": "admin@example.com", "password": "wrong password"})
     token = auth.login()
     events = [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "medusa_auth.security"]
-    assert events == ["login_failed", "login_succeeded"]
+    assert events == ["login_failed", "login_succeeded", "sign_in_session_started"]
     assert "wrong password" not in caplog.text
     assert PASSWORD not in caplog.text
     assert token not in caplog.text

@@ -51,6 +51,7 @@ SECURITY_EVENTS = {
     "token_refused",
     "login_throttle_unavailable",
     "key_generated",
+    "sign_in_session_started",
 }  # registration_throttled is asserted in test_throttle.py
 
 

@@ -44,6 +44,7 @@ def is_web_page(endpoint: str) -> bool:
 BEARER_AUTH_OPERATIONS = {
     ("POST", "/auth/token/refresh"),
     ("POST", "/auth/session"),
+    ("POST", "/auth/logout"),
     ("POST", "/auth/{actor_type}/{provider}/update"),
     ("POST", "/auth/{provider}/user"),
     ("POST", "/auth/passkeys/options"),

@@ -54,6 +54,13 @@ def get_user(user_id: str) -> dict[str, Any]:
     return {"user": user_service.get_user(path_id(user_id, "User")).to_dict()}
 
 
+@bp.post("/users/<user_id>/sessions/revoke")
+def revoke_user_sessions(user_id: str) -> dict[str, Any]:
+    """End everything the user is signed in with: bearer tokens on every instance, browser sessions."""
+    ended = user_service.revoke_sessions(path_id(user_id, "User"), g.auth_context["actor_id"])
+    return {"success": True, "ended": ended}
+
+
 @bp.post("/invites")
 def create_invite() -> dict[str, Any]:
     """Invite an email; the answer carries the token (to share by hand) and whether the email went."""

@@ -1,12 +1,15 @@
-"""Reading users for the admin API."""
+"""Reading users for the admin API, and ending a user's sessions."""
 
 from __future__ import annotations
 
 from sqlalchemy import Select, func, tuple_
 
+from .. import sessions, sign_in_sessions
+from ..actors import USER
 from ..database import db
 from ..errors import not_found
 from ..models import TableRowCount, User, normalize_email
+from ..security_log import security_event
 
 
 def get_user(user_id: str) -> User:
@@ -44,3 +47,12 @@ def _count(matching: Select[tuple[User]], filtered: bool) -> int:
         if kept is not None:
             return int(kept)
     return int(db.session.execute(db.select(func.count()).select_from(matching.subquery())).scalar_one())
+
+
+def revoke_sessions(user_id: str, revoked_by: str) -> int:
+    """End every sign-in and browser session of the user (their bearer tokens everywhere); how many sign-ins ended."""
+    get_user(user_id)
+    ended = sessions.end_actor_access(USER, user_id, sign_in_sessions.REVOKED_BY_ADMIN)
+    db.session.commit()
+    security_event("user_sessions_revoked", user_id=user_id, revoked_by=revoked_by, ended=ended)
+    return ended

@@ -6,12 +6,12 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock, sessions
+from .. import clock, sessions, sign_in_sessions
 from ..actors import USER, actor_id_of, actor_key, find_actor, linked_actors
 from ..database import db
 from ..errors import ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
-from ..models import AuthIdentity, PasswordReset, ProviderIdentity, User, normalize_email
+from ..models import AuthIdentity, PasswordReset, ProviderIdentity, SignInSession, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
 from . import throttle
@@ -28,20 +28,27 @@ def find_provider_identity(email: str) -> ProviderIdentity | None:
     ).scalar_one_or_none()
 
 
-def token_for(
+def sign_in(
     identity: AuthIdentity,
-    user_metadata: dict[str, Any] | None = None,
     actor_type: str = USER,
     auth_provider: str = PROVIDER,
+    user_metadata: dict[str, Any] | None = None,
 ) -> str:
-    """Medusa's token for an auth identity as ``actor_type``, read from what the database holds now."""
+    """A new sign-in of ``identity`` as ``actor_type``: its sign-in session, and that session's first token."""
+    return token_for(identity, sign_in_sessions.start(identity.id, actor_type, auth_provider), user_metadata)
+
+
+def token_for(identity: AuthIdentity, session: SignInSession, user_metadata: dict[str, Any] | None = None) -> str:
+    """Medusa's token for an auth identity in one of its sign-in sessions (whose actor type and provider it
+    names), read from what the database holds now; it carries the session's ``sid`` and ``auth_time``."""
     return medusa_auth().tokens.issue_auth_token(
         identity.id,
-        actor_id_of(identity, actor_type),
+        actor_id_of(identity, session.actor_type),
         user_metadata or {},
         identity.tokens_valid_from or 0,
-        actor_type=actor_type,
-        auth_provider=auth_provider,
+        actor_type=session.actor_type,
+        auth_provider=session.auth_provider,
+        sign_in=sign_in_sessions.token_claims(session),
     )
 
 
@@ -67,7 +74,8 @@ def issued_before_change(identity: AuthIdentity, claims: dict[str, Any]) -> bool
 
 
 def end_earlier_access(identity: AuthIdentity) -> int:
-    """The identity's credentials changed: its earlier tokens, browser sessions and reset link end; the caller commits.
+    """The identity's credentials changed: its sign-in sessions (bearer tokens everywhere), earlier tokens,
+    browser sessions and reset link end; the caller commits.
 
     ``iat`` has whole seconds, so the marker is the next second: every token minted up to and including
     the second of the change is refused, and ``token_for`` stamps tokens minted later in that second
@@ -75,6 +83,7 @@ def end_earlier_access(identity: AuthIdentity) -> int:
     """
     identity.tokens_valid_from = max(identity.tokens_valid_from or 0, clock.now() + 1)
     db.session.execute(db.delete(PasswordReset).where(PasswordReset.auth_identity_id == identity.id))
+    sign_in_sessions.end_all(identity.id, sign_in_sessions.CREDENTIALS_CHANGED)
     return sessions.end_all_for(identity.id, linked_actors(identity))
 
 
@@ -91,7 +100,7 @@ def authenticate(email: str, password: str, actor_type: str = USER) -> str:
     with which it can create one: how an admin becomes a shopper with the same email and password.
     """
     provider = check_credentials(email, password, actor_type)
-    return token_for(provider.auth_identity, provider.user_metadata, actor_type)
+    return sign_in(provider.auth_identity, actor_type, PROVIDER, provider.user_metadata)
 
 
 def check_credentials(email: str, password: str, actor_type: str = USER) -> ProviderIdentity:
@@ -129,12 +138,13 @@ def register(email: str, password: str, actor_type: str = USER) -> str:
     """A new emailpass identity and its registration token as ``actor_type`` (no actor yet, as in Medusa).
 
     An email that already has an identity is refused, whatever actors it has: its owner signs in as
-    the other actor type instead (``authenticate``), which proves the password.
+    the other actor type instead (``authenticate``), which proves the password. Registering signs in:
+    the registration token has a sign-in session like any other, so it can be signed out and refreshed.
     """
     throttle.check_registration()
     identity = create_identity(email, password)
     security_event("identity_registered", auth_identity_id=identity.id, actor_type=actor_type)
-    return token_for(identity, actor_type=actor_type)
+    return sign_in(identity, actor_type)
 
 
 def check_new_password(password: str) -> None:
@@ -173,14 +183,17 @@ def create_identity(email: str, password: str, actors: dict[str, str] | None = N
 
 
 def refresh(auth_context: dict[str, Any]) -> str:
-    """A fresh token for the bearer's auth identity and actor type, re-read so a newly linked actor shows up."""
+    """A fresh token for the bearer's auth identity and actor type, re-read so a newly linked actor shows up.
+
+    Only within the token's sign-in session while it is live: the new token keeps its ``sid`` and
+    ``auth_time`` and expires by its absolute end, so no chain of refreshes outlives the sign-in.
+    """
     identity = current_identity(auth_context)
-    actor_type = auth_context["actor_type"]
-    provider = auth_context.get("auth_provider") or PROVIDER  # tokens from before 2.21's claim: emailpass
-    if not isinstance(provider, str) or not medusa_auth().actors.allows(actor_type, provider):
+    session = sign_in_sessions.live(auth_context)
+    if not medusa_auth().actors.allows(session.actor_type, session.auth_provider):
         security_event("token_refused", reason="provider not allowed for the actor type", auth_identity_id=identity.id)
         raise unauthorized()
-    return token_for(identity, auth_context.get("user_metadata") or {}, actor_type, provider)
+    return token_for(identity, session, auth_context.get("user_metadata") or {})
 
 
 def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
@@ -201,10 +214,11 @@ def create_user(email: str, password: str, first_name: str | None = None, last_n
 
 
 def start_session_for(claims: dict[str, Any]) -> None:
-    """A browser session for the actor a token names, if that actor still exists and is still the identity's."""
+    """A browser session for the actor a token names, if that actor still exists and is still the identity's,
+    belonging to the token's live sign-in session (signing the browser out signs the token out too)."""
     identity = current_identity(claims)
+    session = sign_in_sessions.live(claims)
     actor_type, actor_id = claims["actor_type"], claims["actor_id"]
     if actor_id and (actor_id_of(identity, actor_type) != actor_id or find_actor(actor_type, actor_id) is None):
         raise unauthorized()
-    provider = claims.get("auth_provider")
-    sessions.start(actor_type, actor_id, identity.id, provider if isinstance(provider, str) else PROVIDER)
+    sessions.start(actor_type, actor_id, identity.id, session.auth_provider, sign_in=session)

@@ -13,12 +13,12 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
+from .. import clock, sign_in_sessions
 from ..actors import actor_id_of
 from ..database import db
 from ..errors import ApiError, not_found, unauthorized
 from ..extension import medusa_auth
-from ..models import AuthIdentity, Passkey
+from ..models import AuthIdentity, Passkey, SignInSession
 from ..providers.passkey import (
     AUTHENTICATION,
     PROVIDER,
@@ -31,8 +31,8 @@ from ..providers.passkey import (
 )
 from ..security_log import security_event
 from ..single_use import StoreUnavailable
-from . import throttle
-from .identity_service import current_identity, token_for
+from . import identity_service, throttle
+from .identity_service import current_identity
 
 # Adding or removing a passkey changes how the account signs in: only a sign-in this recent may.
 RECENT_SIGN_IN_SECONDS = 10 * 60
@@ -52,12 +52,22 @@ class Account:
 
     identity: AuthIdentity
     actor_type: str
-    signed_in_at: Any  # a token's or session's ``iat``
+    signed_in_at: Any  # the sign-in's time (``auth_time``); seconds since the epoch
 
     @classmethod
     def of(cls, claims: dict[str, Any]) -> Account:
         """The bearer's (or session's) account, if its identity still exists and its credentials are unchanged."""
-        return cls(current_identity(claims), claims["actor_type"], claims.get("iat"))
+        return cls(current_identity(claims), claims["actor_type"], signed_in_at(claims))
+
+
+def signed_in_at(claims: dict[str, Any]) -> Any:
+    """When the token's or browser session's sign-in happened: ``auth_time`` (kept by refresh), else its sign-in
+    session's start, else ``iat`` (a token from before sign-in sessions)."""
+    if "auth_time" in claims:
+        return claims["auth_time"]
+    sid = claims.get("sid")
+    row = db.session.get(SignInSession, sid) if isinstance(sid, str) else None
+    return sign_in_sessions.token_claims(row).auth_time if row is not None else claims.get("iat")
 
 
 def registration_options(account: Account) -> dict[str, Any]:
@@ -140,7 +150,7 @@ def sign_in(actor_type: str, credential: dict[str, Any]) -> str:
         provider=PROVIDER,
         client=throttle.client_address(),
     )
-    return token_for(identity, actor_type=actor_type, auth_provider=PROVIDER)
+    return identity_service.sign_in(identity, actor_type, PROVIDER)
 
 
 def authenticate(actor_type: str, credential: dict[str, Any]) -> AuthIdentity:

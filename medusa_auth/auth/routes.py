@@ -11,9 +11,9 @@ from flask import Blueprint, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.routing import BaseConverter
 
-from .. import sessions
+from .. import sessions, sign_in_sessions
 from ..actors import USER
-from ..errors import unauthorized
+from ..errors import invalid_data, unauthorized
 from ..extension import medusa_auth
 from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
 from ..providers.passkey import PROVIDER as PASSKEY
@@ -87,8 +87,7 @@ def callback(actor_type: str, provider: str) -> dict[str, str]:
     if request.method == "POST":
         parameters.update(request.form if request.form else _optional_json_object())
     signed_in = redirect_sign_in.finish(actor_type, provider, parameters)
-    token = identity_service.token_for(signed_in.identity, signed_in.user_metadata, actor_type, provider)
-    return {"token": token}
+    return {"token": identity_service.sign_in(signed_in.identity, actor_type, provider, signed_in.user_metadata)}
 
 
 @bp.post("/<provider:provider>/user")
@@ -171,8 +170,20 @@ def create_session() -> dict[str, Any]:
 
 @bp.delete("/session")
 def delete_session() -> dict[str, bool]:
-    """Sign the browser out everywhere (the server-side session row goes)."""
+    """Sign the browser out everywhere: its session row goes, and its sign-in session (bearer tokens too) ends."""
     sessions.end()
+    return {"success": True}
+
+
+@bp.post("/logout")
+def logout() -> dict[str, bool]:
+    """Sign the bearer out: ``{scope}`` local (this sign-in, the default), global (every sign-in of the
+    identity) or others (every one but this); its tokens are refused on every instance within seconds."""
+    claims = verify_bearer(medusa_auth().tokens, ACCESS_OR_REGISTRATION)
+    scope = json_object(allow_empty=True).get("scope", "local")
+    if scope not in sign_in_sessions.SCOPES:
+        raise invalid_data(f"scope must be one of {', '.join(sign_in_sessions.SCOPES)}")
+    sign_in_sessions.sign_out(claims, scope)
     return {"success": True}
 
 

@@ -240,53 +240,68 @@ class RemoteJwks:
         return KeySet(None, keys, None)
 
     def _get(self, etag: str | None) -> tuple[int, Mapping[str, str], bytes]:
-        """One GET within the timeout: status, headers (lower-case names), and the body of a 200 up to the cap."""
-        parts = urlsplit(self.url)
-        deadline = time.monotonic() + self.policy.timeout
-        connection: http.client.HTTPConnection
-        if parts.scheme == "https":
-            connection = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=self.policy.timeout, context=self.tls
-            )
-        else:
-            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=self.policy.timeout)
-        headers = {"Accept": "application/json", "User-Agent": "medusa_auth-jwks"}
-        if etag:
-            headers["If-None-Match"] = etag
         try:
-            connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
-            _extend_timeout(connection, deadline)
-            response = connection.getresponse()
-            answered = {name.lower(): value for name, value in response.getheaders()}
-            if response.status != 200:
-                return response.status, answered, b""
-            declared = response.getheader("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > self.policy.max_bytes:
-                raise JwksError(f"body of {declared} bytes is over the {self.policy.max_bytes}-byte cap")
-            body = bytearray()
-            while True:
-                _extend_timeout(connection, deadline)
-                chunk = response.read1(16384)
-                if not chunk:
-                    return 200, answered, bytes(body)
-                body += chunk
-                if len(body) > self.policy.max_bytes:
-                    raise JwksError(f"body is over the {self.policy.max_bytes}-byte cap")
+            return bounded_get(self.url, etag, self.policy.timeout, self.policy.max_bytes, self.tls, "medusa_auth-jwks")
+        except BodyTooLarge as error:
+            raise JwksError(str(error)) from None
         except (OSError, http.client.HTTPException) as error:  # refused, reset, timed out, TLS, bad HTTP
             raise JwksError(f"{type(error).__name__}: {error}") from None
-        finally:
-            connection.close()
 
     def _count(self, name: str, amount: int = 1) -> None:
         with self._counter_lock:
             setattr(self._counters, name, getattr(self._counters, name) + amount)
 
 
+class BodyTooLarge(Exception):
+    """The answer is over the caller's size cap."""
+
+
+def bounded_get(
+    url: str, etag: str | None, timeout: float, max_bytes: int, tls: ssl.SSLContext, user_agent: str
+) -> tuple[int, Mapping[str, str], bytes]:
+    """One GET within ``timeout`` for the whole exchange, no redirects followed: status, headers (lower-case
+    names), and the body of a 200 up to ``max_bytes`` (``BodyTooLarge`` beyond); ``If-None-Match`` with ``etag``.
+
+    Shared by the JWKS client and the revocation feed's (revocation.py): both poll an issuer's document.
+    """
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    connection: http.client.HTTPConnection
+    if parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout, context=tls)
+    else:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    headers = {"Accept": "application/json", "User-Agent": user_agent}
+    if etag:
+        headers["If-None-Match"] = etag
+    try:
+        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
+        _extend_timeout(connection, deadline)
+        response = connection.getresponse()
+        answered = {name.lower(): value for name, value in response.getheaders()}
+        if response.status != 200:
+            return response.status, answered, b""
+        declared = response.getheader("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise BodyTooLarge(f"body of {declared} bytes is over the {max_bytes}-byte cap")
+        body = bytearray()
+        while True:
+            _extend_timeout(connection, deadline)
+            chunk = response.read1(16384)
+            if not chunk:
+                return 200, answered, bytes(body)
+            body += chunk
+            if len(body) > max_bytes:
+                raise BodyTooLarge(f"body is over the {max_bytes}-byte cap")
+    finally:
+        connection.close()
+
+
 def _extend_timeout(connection: http.client.HTTPConnection, deadline: float) -> None:
     """Give the socket only what is left of the exchange's time, so a trickling server cannot stretch it."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise TimeoutError("the JWKS endpoint took longer than the timeout")
+        raise TimeoutError("the endpoint took longer than the timeout")
     if connection.sock is not None:
         connection.sock.settimeout(remaining)
 

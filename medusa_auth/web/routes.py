@@ -88,7 +88,7 @@ def _session_account() -> passkeys.Account:
     assert row is not None  # signed_in_user() found it
     identity = db.session.get(AuthIdentity, row.auth_identity_id)
     assert identity is not None  # its sessions go with it (ON DELETE CASCADE)
-    return passkeys.Account(identity, row.actor_type, sessions.auth_context(row)["iat"])
+    return passkeys.Account(identity, row.actor_type, passkeys.signed_in_at(sessions.auth_context(row)))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -1,7 +1,7 @@
 """passkeys: WebAuthn credentials of auth identities, and the challenges handed out for them
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-29 23:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0013'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
