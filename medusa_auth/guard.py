@@ -50,6 +50,8 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
     ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
     ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR)),
+    # Any actor's passkeys, registered or not (a customer's storefront, the admin's account page).
+    ("/auth/passkeys", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
 )
 # Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
 PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (
@@ -246,7 +248,7 @@ def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
     if row is None:
         raise unauthorized()
     kind = TokenKind.ACCESS if row.actor_id else TokenKind.REGISTRATION
-    if row.actor_type != actor or kind not in need.kinds:
+    if (actor != ANY_ACTOR and row.actor_type != actor) or kind not in need.kinds:
         reason = f"{row.actor_type} {kind} session where {actor} was expected"
         security_event("session_refused", reason=reason, path=_logged_path())
         raise unauthorized()

@@ -30,6 +30,7 @@ from .models import (
     RateLimitCounter,
     SigningKeyRecord,
     SignInSession,
+    WebAuthnChallenge,
 )
 from .sign_in_sessions import purgeable
 
@@ -76,6 +77,11 @@ def _expired_sign_in_states(options: PurgeOptions) -> ColumnElement[bool]:
     return OAuthState.expires_at <= options.now.timestamp()
 
 
+def _expired_passkey_challenges(options: PurgeOptions) -> ColumnElement[bool]:
+    """Passkey challenges nobody answered within 5 minutes (with Redis the table stays empty)."""
+    return WebAuthnChallenge.expires_at <= options.now.timestamp()
+
+
 def _spent_keys(options: PurgeOptions) -> ColumnElement[bool] | None:
     """Revoked keys, and retired ones no longer published, once every token they signed has expired."""
     config = medusa_auth().jwt
@@ -101,6 +107,7 @@ STEPS: tuple[Step, ...] = (
     Step("password resets", PasswordReset, _expired_resets),
     Step("throttle counters", RateLimitCounter, _ended_throttle_windows),
     Step("sign-in states", OAuthState, _expired_sign_in_states),
+    Step("passkey challenges", WebAuthnChallenge, _expired_passkey_challenges),
     Step("signing keys", SigningKeyRecord, _spent_keys, "no managed key ring"),
     Step("invites", Invite, _long_expired_invites, "kept: pass --expired-invites-days to delete long-expired ones"),
 )

@@ -404,3 +404,9 @@ def api_key_attacks(secret: str, publishable_token: str, revoked: str) -> dict[s
         "raw with a password part": f"Basic {secret}:secret",
         "a space inside": f"Basic {secret[:10]} {secret[10:]}",
     }
+
+
+def security_events(caplog: pytest.LogCaptureFixture, name: str | None = None) -> list[dict[str, Any]]:
+    """The security log's events (``name``'s only, when given), as the JSON each line holds."""
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    return [event for event in events if name is None or event["event"] == name]
