@@ -18,7 +18,7 @@ from typing import Any, Literal, cast
 
 from .database import db
 from .models import AuthIdentity, Customer, User
-from .settings import ConfigError, RedirectProvider
+from .settings import ConfigError, RedirectProvider, WebAuthnSettings
 
 USER = "user"
 CUSTOMER = "customer"
@@ -42,6 +42,7 @@ class Provider:
 
 
 EMAILPASS = Provider("emailpass", "emailpass", "Email/Password Authentication", "credentials")
+PASSKEY = Provider("passkey", "passkey", "Passkey", "credentials")  # SPEC §14: beyond Medusa
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,26 @@ class Actors:
 
     @classmethod
     def from_settings(
-        cls, methods: Mapping[str, tuple[str, ...]], redirect_providers: Iterable[RedirectProvider] = ()
+        cls,
+        methods: Mapping[str, tuple[str, ...]],
+        redirect_providers: Iterable[RedirectProvider] = (),
+        webauthn: WebAuthnSettings | None = None,
     ) -> Actors:
         """From ``Settings.auth_methods_per_actor``; ``ConfigError`` for a provider this service does not have."""
         known = {EMAILPASS.id: EMAILPASS} | {
             provider.id: Provider(provider.id, provider.identifier, provider.display_name, "redirect")
             for provider in redirect_providers
         }
+        if webauthn is not None and webauthn.rp_id is not None:
+            known[PASSKEY.id] = PASSKEY
         for actor_type, providers in methods.items():
             if actor_type in known:
                 raise ConfigError(f"AUTH_METHODS_PER_ACTOR: {actor_type!r} is a provider id, not an actor type")
+            if PASSKEY.id in providers and PASSKEY.id not in known:
+                raise ConfigError(
+                    f"AUTH_METHODS_PER_ACTOR: {actor_type} may use passkey, but passkeys need a domain: "
+                    "MEDUSA_BACKEND_URL's host is an IP address (set WEBAUTHN_RP_ID)"
+                )
             unknown = [name for name in providers if name not in known]
             if unknown:
                 raise ConfigError(

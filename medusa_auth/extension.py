@@ -26,6 +26,7 @@ from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
 from .mfa.secrets_at_rest import MfaKeys
 from .passwords import Passwords
 from .providers.oauth import ProviderClient, build_client
+from .providers.passkey import RelyingParty, build_relying_party
 from .providers.state import StateStore, build_state_store
 from .revocation import ISSUER_MAX_STALENESS_SECONDS, RefreshingEndedSessions, ended_sids
 from .settings import DEFAULT_AUTH_METHODS, ConfigError, Settings, check_server_settings
@@ -52,6 +53,7 @@ class MedusaAuth:
     throttle: FixedWindowRateLimiter  # login and reset counters, in Redis or the database
     redirect_providers: dict[str, ProviderClient]  # AUTH_PROVIDERS' clients by id, in their order
     sign_in_states: StateStore  # redirect sign-ins in flight, in Redis or the database
+    passkeys: RelyingParty  # WebAuthn: the relying party and its challenges, in Redis or the database
     # The sign-in sessions ended on any instance, re-read every REVOCATION_REFRESH_SECONDS; None on a
     # verifier-only instance (its database is not the issuer's) and on a configuration the server refuses.
     ended_sessions: RefreshingEndedSessions | None
@@ -77,7 +79,9 @@ class MedusaAuth:
         hashing = settings.password_hashing
         self.passwords = Passwords(hashing.time_cost, hashing.memory_cost, hashing.parallelism)
         try:
-            self.actors = Actors.from_settings(settings.auth_methods_per_actor, settings.redirect_providers.providers)
+            self.actors = Actors.from_settings(
+                settings.auth_methods_per_actor, settings.redirect_providers.providers, settings.webauthn
+            )
             check_server_settings(settings)
             self.jwt = get_jwt_config(self._jwt_environment(settings))
             self.keys, self.sealer = self._key_source(app, self.jwt)
@@ -106,6 +110,7 @@ class MedusaAuth:
         self.sign_in_states = build_state_store(settings.throttle)
         refresh_seconds = settings.sessions.revocation_refresh_seconds
         self.api_keys = LiveApiKeys(hash_key(app.config.get("SECRET_KEY")), refresh_seconds)
+        self.passkeys = build_relying_party(settings.webauthn, settings.throttle)
 
     @property
     def backend_url(self) -> str:

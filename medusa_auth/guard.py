@@ -68,6 +68,8 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
         "/auth/verification",
         Need(ACCESS_OR_REGISTRATION | {TokenKind.VERIFICATION}, ANY_ACTOR, cookie=True, enrolment=True),
     ),
+    # Any actor's passkeys, registered or not (a customer's storefront, the admin's account page).
+    ("/auth/passkeys", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
 )
 # Routes with the actor type in their path, judged on the raw path and on the matched rule alike.
 PROTECTED_ROUTES: tuple[tuple[re.Pattern[str], Need], ...] = (

@@ -434,3 +434,41 @@ class Verification(db.Model):  # type: ignore[name-defined]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Passkey(db.Model):  # type: ignore[name-defined]
+    """A WebAuthn credential of an auth identity: its id and public key, nothing secret."""
+
+    __tablename__ = "passkey"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("passkey"))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    # base64url of the authenticator's credential id (at most 1023 bytes: 1364 characters)
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key, as the authenticator gave it
+    sign_count: Mapped[int] = mapped_column(BigInteger)  # a 32-bit unsigned counter; 0 for authenticators without one
+    transports: Mapped[list[str]] = mapped_column(JSON, default=list)
+    label: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    auth_identity: Mapped[AuthIdentity] = relationship()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "created_at": isoformat(self.created_at),
+            "last_used_at": isoformat(self.last_used_at),
+        }
+
+
+class WebAuthnChallenge(db.Model):  # type: ignore[name-defined]
+    """A WebAuthn challenge handed out and not yet answered: found by its SHA-256, used once, 5 minutes."""
+
+    __tablename__ = "webauthn_challenge"
+
+    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ceremony: Mapped[str] = mapped_column(String(32))  # registration or authentication
+    actor_type: Mapped[str] = mapped_column(String(64))
+    auth_identity_id: Mapped[str | None] = mapped_column(String(64))  # whose registration; None to sign in
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -34,6 +34,7 @@ from .models import (
     SigningKeyRecord,
     SignInSession,
     Verification,
+    WebAuthnChallenge,
 )
 from .sign_in_sessions import purgeable
 
@@ -94,6 +95,11 @@ def _expired_verification_codes(options: PurgeOptions) -> ColumnElement[bool]:
     return Verification.verified_at.is_(None) & (Verification.expires_at <= options.now.timestamp())
 
 
+def _expired_passkey_challenges(options: PurgeOptions) -> ColumnElement[bool]:
+    """Passkey challenges nobody answered within 5 minutes (with Redis the table stays empty)."""
+    return WebAuthnChallenge.expires_at <= options.now.timestamp()
+
+
 def _spent_keys(options: PurgeOptions) -> ColumnElement[bool] | None:
     """Revoked keys, and retired ones no longer published, once every token they signed has expired."""
     config = medusa_auth().jwt
@@ -122,6 +128,7 @@ STEPS: tuple[Step, ...] = (
     Step("MFA challenges", MfaChallenge, _expired_mfa_challenges),
     Step("abandoned MFA enrolments", MfaFactor, _abandoned_mfa_enrolments),
     Step("verification codes", Verification, _expired_verification_codes),
+    Step("passkey challenges", WebAuthnChallenge, _expired_passkey_challenges),
     Step("signing keys", SigningKeyRecord, _spent_keys, "no managed key ring"),
     Step("invites", Invite, _long_expired_invites, "kept: pass --expired-invites-days to delete long-expired ones"),
 )

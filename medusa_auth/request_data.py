@@ -71,6 +71,14 @@ def string_field(body: dict[str, Any], name: str, *, max_length: int, required: 
     return value
 
 
+def object_field(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """A required JSON object member (a WebAuthn credential, say); 400 otherwise."""
+    value = body.get(name)
+    if not isinstance(value, dict):
+        raise invalid_data(f"{name} must be an object")
+    return value
+
+
 def name_field(body: dict[str, Any], name: str, *, max_length: int) -> str | None:
     """An optional name shown to people and stored as text: no control characters (NUL breaks PostgreSQL)."""
     value = string_field(body, name, max_length=max_length, required=False)

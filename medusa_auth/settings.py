@@ -75,6 +75,8 @@ ENVIRONMENT_VARIABLES = (
     "MFA_ENCRYPTION_KEY_FILE",
     "MFA_REQUIRED_FOR",
     "AUTH_VERIFICATIONS_PER_ACTOR",
+    "WEBAUTHN_RP_ID",
+    "WEBAUTHN_ORIGINS",
 )
 # The variables ``get_jwt_config`` reads: the guide's, plus the key ring's and the JWKS's.
 JWT_VARIABLES = tuple(
@@ -141,10 +143,11 @@ PROVIDER_VARIABLES = (
     "TOKEN_URL",
     "API_URL",
 )
+_DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*")
 _PROVIDER_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Path segments of other /auth routes and the actor types: a provider by that name would shadow them.
 RESERVED_PROVIDER_IDS = frozenset(
-    {"emailpass", "token", "session", "providers", "mfa", "verification", "user", "customer", "callback"}
+    {"emailpass", "passkey", "token", "session", "providers", "mfa", "verification", "user", "customer", "callback"}
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Built-in providers: their public endpoints, each overridable (tests point them at local servers).
@@ -248,6 +251,14 @@ class RedirectProviders:
 
 
 @dataclass(frozen=True)
+class WebAuthnSettings:
+    """Passkeys' relying party: its id (a domain) and the origins whose ceremonies count (SPEC §14)."""
+
+    rp_id: str | None  # WEBAUTHN_RP_ID, else MEDUSA_BACKEND_URL's host; None (passkeys off) for an IP address
+    origins: tuple[str, ...]  # MEDUSA_BACKEND_URL's origin, then WEBAUTHN_ORIGINS
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its configuration, checked, as it was asked for."""
 
@@ -269,6 +280,7 @@ class Settings:
     log_level: str
     redirect_providers: RedirectProviders
     mfa: MfaSettings
+    webauthn: WebAuthnSettings
     # The JWT and JWKS variables as asked for, the mapping ``get_jwt_config`` reads.
     jwt_environment: Mapping[str, str]
     # Further settings for Flask and its extensions (TESTING, SQLALCHEMY_ENGINE_OPTIONS, WTF_*, ...).
@@ -376,6 +388,7 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
         log_level=str(values.get("LOG_LEVEL", "INFO")).upper(),
         redirect_providers=_redirect_providers(values),
         mfa=_mfa(values),
+        webauthn=_webauthn(values, backend_url),
         jwt_environment=MappingProxyType({name: str(values[name]) for name in JWT_VARIABLES if name in values}),
         flask_extras=MappingProxyType(
             {k: v for k, v in values.items() if k not in _READ_HERE and k not in provider_names and k.isupper()}
@@ -526,6 +539,29 @@ def _whole_number(values: Mapping[str, Any], variable: str) -> int:
     if not value.isascii() or not value.isdigit():
         raise ConfigError(f"{variable}={value!r} must be a whole number")
     return int(value)
+
+
+def _webauthn(values: Mapping[str, Any], backend_url: str) -> WebAuthnSettings:
+    """The relying party: a domain that each origin's host is, or ends with (browsers refuse any other).
+
+    A backend on an IP address (``http://127.0.0.1:9000``) has no relying party unless WEBAUTHN_RP_ID
+    names one: passkeys are then off, and only a configuration that asks for them is refused.
+    """
+    backend = urlsplit(backend_url)
+    asked = str(values.get("WEBAUTHN_RP_ID") or "").strip().lower()
+    rp_id = asked or str(backend.hostname)
+    extra_origins = parse_origins(values.get("WEBAUTHN_ORIGINS"), "WEBAUTHN_ORIGINS")
+    if not _DOMAIN.fullmatch(rp_id) or rp_id.replace(".", "").isdigit():
+        if asked or extra_origins:
+            raise ConfigError(f"WEBAUTHN_RP_ID={rp_id!r} must be a domain (a passkey's relying party is never an IP)")
+        return WebAuthnSettings(rp_id=None, origins=())
+    origins = tuple(dict.fromkeys((f"{backend.scheme}://{backend.netloc}", *extra_origins)))
+    for origin in origins:
+        host = urlsplit(origin).hostname or ""
+        if host != rp_id and not host.endswith("." + rp_id):
+            variable = "WEBAUTHN_ORIGINS" if origin in extra_origins else "MEDUSA_BACKEND_URL"
+            raise ConfigError(f"{variable}: {origin!r} is not on the relying party's domain {rp_id!r} (WEBAUTHN_RP_ID)")
+    return WebAuthnSettings(rp_id=rp_id, origins=origins)
 
 
 def _storefront_url(values: Mapping[str, Any]) -> str | None:

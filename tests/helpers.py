@@ -86,11 +86,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def security_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    """The security log's events a test captured (``caplog.set_level(logging.INFO, "medusa_auth.security")``)."""
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
-
-
 def start_session(client: FlaskClient, token: str) -> TestResponse:
     """POST /auth/session with a bearer token: the client holds the session cookie afterwards."""
     response = client.post("/auth/session", headers=bearer(token))
@@ -423,3 +418,9 @@ def api_key_attacks(secret: str, publishable_token: str, revoked: str) -> dict[s
         "raw with a password part": f"Basic {secret}:secret",
         "a space inside": f"Basic {secret[:10]} {secret[10:]}",
     }
+
+
+def security_events(caplog: pytest.LogCaptureFixture, name: str | None = None) -> list[dict[str, Any]]:
+    """The security log's events (``name``'s only, when given), as the JSON each line holds."""
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    return [event for event in events if name is None or event["event"] == name]

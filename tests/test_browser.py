@@ -6,18 +6,22 @@ no browser is ever downloaded. A screenshot of each page goes under the test's t
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.tokens import TokenKind, Tokens
-from tests.live import FLASK, LiveServer, live_server, run_command
+from tests.live import FLASK, LiveServer, free_port, live_server, run_command
 from tests.web_fixtures import Mailbox, link_in, running_mailbox
 
 pytestmark = pytest.mark.slow
@@ -86,7 +90,7 @@ def shot(page: Page, tmp_path: Path, name: str) -> None:
 def sign_in(page: Page, email: str, password: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_sign_in_see_the_account_sign_out_and_be_refused(page: Page, server: LiveServer, tmp_path: Path):
@@ -240,3 +244,99 @@ def test_two_step_sign_in_from_the_qr_codes_secret(page: Page, server: LiveServe
     page.get_by_role("button", name="Turn off two-step sign-in").click()
     expect(page.locator("#two-step-status")).to_contain_text("Off")
     shot(page, tmp_path, "mfa-6-turned-off")
+
+
+# ---------------------------------------------------------------- passkeys, with Chromium's virtual authenticator
+
+
+@pytest.fixture(scope="module")
+def passkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Passkeys need a domain for their relying party: the pages are opened at http://localhost (a secure context)."""
+    port = free_port()
+    extra = {"MEDUSA_BACKEND_URL": f"http://localhost:{port}", "AUTH_METHODS_PER_ACTOR": "user=emailpass,passkey"}
+    with live_server(tmp_path_factory.mktemp("passkeys"), extra_env=extra, user=ADMIN, port=port) as running:
+        running.base_url = f"http://localhost:{port}"
+        yield running
+
+
+def virtual_authenticator(page: Page) -> tuple[Any, str]:
+    """A platform authenticator (resident keys, user verification) through the DevTools WebAuthn domain."""
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+        "automaticPresenceSimulation": True,
+    }
+    added = devtools.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+    return devtools, added["authenticatorId"]
+
+
+def test_add_a_passkey_sign_out_and_sign_in_with_it_alone(page: Page, passkey_server: LiveServer, tmp_path: Path):
+    base = passkey_server.base_url
+    devtools, authenticator_id = virtual_authenticator(page)
+    page.goto(f"{base}/app/login")
+    sign_in(page, *ADMIN)
+    expect(page).to_have_url(f"{base}/app/")
+    expect(page.get_by_role("heading", name="Passkeys")).to_be_visible()
+    expect(page.get_by_text("No passkey yet")).to_be_visible()
+    shot(page, tmp_path, "passkey-1-account-without")
+    page.get_by_label("Name for the new passkey (optional)").fill("Chromium's virtual authenticator")
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator(".passkey-label")).to_have_text("Chromium's virtual authenticator")
+    expect(page.get_by_text("never used")).to_be_visible()
+    shot(page, tmp_path, "passkey-2-added")
+    (stored,) = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
+    assert stored["isResidentCredential"] and stored["rpId"] == "localhost"
+
+    # Signed out, the sign-in page asks for the browser's passkey autofill (conditional mediation), which
+    # Chromium's virtual authenticator answers as a person picking the passkey from the email field would.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{base}/app/")
+    expect(page.locator("#signed-in-email")).to_have_text(ADMIN[0])
+    expect(page.get_by_text("last used")).to_be_visible()
+    shot(page, tmp_path, "passkey-3-signed-in-by-autofill")
+
+    # A browser without passkey autofill: the button.
+    page.add_init_script("PublicKeyCredential.isConditionalMediationAvailable = undefined")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{base}/app/login")
+    expect(page.get_by_label("Email")).to_have_attribute("autocomplete", "username webauthn")
+    shot(page, tmp_path, "passkey-4-signed-out")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page).to_have_url(f"{base}/app/")
+    expect(page.locator("#signed-in-email")).to_have_text(ADMIN[0])
+    shot(page, tmp_path, "passkey-5-signed-in-with-the-button")
+    (used,) = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
+    assert used["signCount"] >= 2
+
+    page.get_by_role("button", name="Remove the passkey Chromium's virtual authenticator").click()
+    expect(page.get_by_role("status")).to_contain_text("The passkey was removed.")
+    expect(page.get_by_text("No passkey yet")).to_be_visible()
+    shot(page, tmp_path, "passkey-6-removed")
+
+
+def test_a_passkey_unknown_here_is_refused_with_a_message(page: Page, passkey_server: LiveServer, tmp_path: Path):
+    devtools, authenticator_id = virtual_authenticator(page)
+    key = ec.generate_private_key(ec.SECP256R1())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    credential = {
+        "credentialId": base64.b64encode(b"a passkey this site never saw").decode(),
+        "isResidentCredential": True,
+        "rpId": "localhost",
+        "privateKey": base64.b64encode(pkcs8).decode(),
+        "userHandle": base64.b64encode(b"authid_nobody").decode(),
+        "signCount": 0,
+    }
+    devtools.send("WebAuthn.addCredential", {"authenticatorId": authenticator_id, "credential": credential})
+    page.goto(f"{passkey_server.base_url}/app/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_have_text("This passkey is not registered here")
+    expect(page).to_have_url(f"{passkey_server.base_url}/app/login")
+    assert not any(c["name"] == "__Host-medusa_session" for c in page.context.cookies())
+    shot(page, tmp_path, "passkey-unknown")

@@ -24,7 +24,7 @@ from medusa_auth.request_data import (
     is_email,
 )
 from tests.input_corpus import BAD_EMAILS, GOOD_EMAILS
-from tests.live import BIN, ROOT, live_server
+from tests.live import BIN, ROOT, free_port, live_server
 
 # Flask adds HEAD and OPTIONS to every rule; the document describes what the views implement.
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
@@ -47,6 +47,10 @@ BEARER_AUTH_OPERATIONS = {
     ("POST", "/auth/logout"),
     ("POST", "/auth/{actor_type}/{provider}/update"),
     ("POST", "/auth/{provider}/user"),
+    ("POST", "/auth/passkeys/options"),
+    ("POST", "/auth/passkeys"),
+    ("GET", "/auth/passkeys"),
+    ("DELETE", "/auth/passkeys/{passkey_id}"),
 }
 GUARDED_PREFIXES = ("/admin", "/store/customers", "/auth/mfa", "/auth/verification")
 
@@ -142,7 +146,7 @@ def path_parameters(spec: dict) -> list[dict]:
 def test_every_id_in_a_path_has_the_servers_id_pattern():
     spec = json.loads(document())
     patterns = [p["schema"]["pattern"] for p in path_parameters(spec) if p["name"].endswith("_id")]
-    assert len(patterns) == 16 and set(patterns) == {RESOURCE_ID_PATTERN}
+    assert len(patterns) == 17 and set(patterns) == {RESOURCE_ID_PATTERN}
 
 
 def test_actor_types_and_providers_in_paths_are_the_default_configuration():
@@ -221,7 +225,9 @@ def run_schemathesis(server, token: str, cwd: Path, *selection: str) -> tuple[su
 @pytest.mark.timeout(SCHEMATHESIS_TEST_TIMEOUT)
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path):
     """Every operation, against gunicorn with a user's bearer token (the admin routes open, the store's refuse it)."""
-    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD)) as server:
+    port = free_port()  # passkeys need a domain (localhost) for their relying party
+    passkeys = {"MEDUSA_BACKEND_URL": f"http://localhost:{port}", "AUTH_METHODS_PER_ACTOR": "user=emailpass,passkey"}
+    with live_server(tmp_path / "live", user=(EMAIL, PASSWORD), extra_env=passkeys, port=port) as server:
         _, generated = run_schemathesis(server, server.login(EMAIL, PASSWORD), tmp_path)
         server_log = server.stderr()
     assert generated >= 500

@@ -16,13 +16,24 @@ from ..actors import USER
 from ..errors import invalid_data, unauthorized
 from ..extension import medusa_auth
 from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, signed_in_by_cookie, verify_bearer
-from ..request_data import MAX_PASSWORD_LENGTH, credentials, email_field, json_object, string_field
+from ..providers.passkey import PROVIDER as PASSKEY
+from ..request_data import (
+    MAX_PASSWORD_LENGTH,
+    credentials,
+    email_field,
+    json_object,
+    name_field,
+    object_field,
+    path_id,
+    string_field,
+)
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
 from ..tokens import TokenKind
-from . import identity_service, mfa_service, redirect_sign_in, reset
+from . import identity_service, mfa_service, passkeys, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+MAX_PASSKEY_LABEL_LENGTH = 255
 
 
 class ActorTypeConverter(BaseConverter):
@@ -33,10 +44,17 @@ class ActorTypeConverter(BaseConverter):
 
 
 class ProviderConverter(BaseConverter):
-    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405) nor
-    ``user`` (``/auth/{provider}/user`` provisions an admin; no provider may take the name)."""
+    """A provider: one path segment, never ``providers`` (POST /auth/{actor_type}/providers stays a 405),
+    ``user`` (``/auth/{provider}/user`` provisions an admin; no provider may take the name) nor ``passkey``
+    (its two POST routes are its own: no password, registration or callback route, and GET is a 405)."""
 
-    regex = r"(?!(?:providers|user)(?![^/]))[^/]+"
+    regex = r"(?!(?:providers|user|passkey)(?![^/]))[^/]+"
+
+
+class PasskeyIdConverter(BaseConverter):
+    """A passkey id: never ``options``, so /auth/passkeys/options is only the options route (OPTIONS says so)."""
+
+    regex = r"(?!options(?![^/]))[^/]+"
 
 
 @bp.record_once
@@ -44,6 +62,7 @@ def _register_converters(state: BlueprintSetupState) -> None:
     # Recorded before the routes below are, so the converters exist when their rules are added.
     state.app.url_map.converters["actor_type"] = ActorTypeConverter
     state.app.url_map.converters["provider"] = ProviderConverter
+    state.app.url_map.converters["passkey_id"] = PasskeyIdConverter
 
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
@@ -86,6 +105,48 @@ def register(actor_type: str, provider: str) -> dict[str, str]:
     """A new emailpass identity; its registration token creates the actor (a customer, or a user by invite)."""
     _credentials_only(provider)
     return {"token": identity_service.register(*credentials(json_object()), actor_type=actor_type)}
+
+
+# ``provider`` rides along as a default so the guard checks the pair against AUTH_METHODS_PER_ACTOR.
+@bp.post("/<actor_type:actor_type>/passkey/options", defaults={"provider": PASSKEY})
+def passkey_sign_in_options(actor_type: str, provider: str) -> dict[str, Any]:
+    """Request options to sign in as ``actor_type`` with any passkey registered here (no username asked)."""
+    return passkeys.sign_in_options(actor_type)
+
+
+@bp.post("/<actor_type:actor_type>/passkey", defaults={"provider": PASSKEY})
+def passkey_sign_in(actor_type: str, provider: str) -> dict[str, str]:
+    """The browser's answer to those options in, Medusa's ``{token}`` out (as any provider's sign-in)."""
+    return {"token": passkeys.sign_in(actor_type, object_field(json_object(), "credential"))}
+
+
+@bp.post("/passkeys/options")
+def passkey_registration_options() -> dict[str, Any]:
+    """Creation options for a new passkey of the signed-in identity (any actor, registered or not)."""
+    return passkeys.registration_options(passkeys.Account.of(g.auth_context))
+
+
+@bp.post("/passkeys")
+def register_passkey() -> dict[str, Any]:
+    """The browser's new credential in, ``{passkey}`` out."""
+    body = json_object()
+    label = name_field(body, "label", max_length=MAX_PASSKEY_LABEL_LENGTH)
+    passkey = passkeys.register(passkeys.Account.of(g.auth_context), object_field(body, "credential"), label)
+    return {"passkey": passkey.to_dict()}
+
+
+@bp.get("/passkeys")
+def list_passkeys() -> dict[str, Any]:
+    """The signed-in identity's passkeys, oldest first."""
+    identity = identity_service.current_identity(g.auth_context)
+    return {"passkeys": [passkey.to_dict() for passkey in passkeys.list_for(identity)]}
+
+
+@bp.delete("/passkeys/<passkey_id:passkey_id>")
+def delete_passkey(passkey_id: str) -> dict[str, Any]:
+    """Remove one of the identity's passkeys (a sign-in of the last 10 minutes needed)."""
+    passkey = passkeys.delete(passkeys.Account.of(g.auth_context), path_id(passkey_id, "Passkey"))
+    return {"id": passkey.id, "object": "passkey", "deleted": True}
 
 
 @bp.get("/<actor_type:actor_type>/providers")

@@ -13,11 +13,14 @@ from wtforms import ValidationError
 from .. import sessions
 from ..actors import USER
 from ..admin import invite_service
-from ..auth import identity_service, mfa_service, redirect_sign_in, reset
+from ..auth import identity_service, mfa_service, passkeys, redirect_sign_in, reset
+from ..database import db
 from ..errors import ApiError
 from ..extension import medusa_auth
 from ..mfa import factors
 from ..models import AuthIdentity, digest
+from ..providers.passkey import PROVIDER as PASSKEY
+from ..request_data import path_id
 from ..security_log import security_event
 from . import two_step
 from .forms import (
@@ -68,16 +71,45 @@ def csrf_failed(error: CSRFError) -> tuple[str, int]:
 
 @bp.get("/")
 def account() -> Any:
-    """Who you are, and a button to sign out."""
+    """Who you are, your passkeys, and a button to sign out."""
     user = sessions.signed_in_user()
     if user is None:
         return redirect(url_for("web.login", next=HOME))
     row = sessions.current()
     assert row is not None  # signed_in_user found it
     enabled = factors.has_enabled_factor(row.auth_identity_id)
+    keys = passkeys.list_for(_session_account().identity) if medusa_auth().passkeys.enabled else None
     return render_template(
-        "web/account.html", user=user, form=SignOutForm(), two_step_enabled=enabled, two_step_form=CodeForm()
+        "web/account.html",
+        user=user,
+        form=SignOutForm(),
+        two_step_enabled=enabled,
+        two_step_form=CodeForm(),
+        passkeys=keys,
     )
+
+
+@bp.post("/passkeys/<passkey_id>/delete")
+def delete_passkey(passkey_id: str) -> Any:
+    """Remove one of your passkeys (a form: no JavaScript needed); a stale sign-in is told to sign in again."""
+    if sessions.signed_in_user() is None:
+        return redirect(url_for("web.login", next=HOME))
+    try:
+        passkeys.delete(_session_account(), path_id(passkey_id, "Passkey"))
+    except ApiError as refused:
+        flash(f"The passkey was not removed: {refused.message}.")
+    else:
+        flash("The passkey was removed.")
+    return redirect(url_for("web.account"))
+
+
+def _session_account() -> passkeys.Account:
+    """The signed-in browser's account; a live session outlived every credentials change, so no token check."""
+    row = sessions.current()
+    assert row is not None  # signed_in_user() found it
+    identity = db.session.get(AuthIdentity, row.auth_identity_id)
+    assert identity is not None  # its sessions go with it (ON DELETE CASCADE)
+    return passkeys.Account(identity, row.actor_type, passkeys.signed_in_at(sessions.auth_context(row)))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -99,7 +131,11 @@ def login() -> Any:
                 return _signed_in(provider.auth_identity, user_id, identity_service.PROVIDER, next_path)
     status = 401 if error else 400 if form.errors else 200
     providers = [(client.id, client.settings.display_name) for client in redirect_sign_in.redirect_providers_for(USER)]
-    return render_template("web/login.html", form=form, error=error, next=next_path, providers=providers), status
+    with_passkey = medusa_auth().actors.allows(USER, PASSKEY)
+    page = render_template(
+        "web/login.html", form=form, error=error, next=next_path, providers=providers, passkeys=with_passkey
+    )
+    return page, status
 
 
 @bp.get("/login/<provider>")

@@ -1,0 +1,502 @@
+"""Passkeys (SPEC §14): register signed in, sign in with a passkey alone, and every refusal.
+
+The answers come from ``SoftAuthenticator``, an ES256 key that builds what a browser hands a page,
+so each refusal is a real, signed answer with one thing wrong. The default MEDUSA_BACKEND_URL
+(http://localhost:9000) makes the relying party ``localhost``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from medusa_auth import create_app
+from medusa_auth.auth import passkeys
+from medusa_auth.database import db
+from medusa_auth.models import Passkey, WebAuthnChallenge
+from medusa_auth.providers import passkey as protocol
+from medusa_auth.settings import ConfigError
+from tests.helpers import (
+    AuthActions,
+    FakeClock,
+    bearer,
+    claims_of,
+    csrf_token,
+    security_events,
+    start_session,
+)
+from tests.soft_authenticator import AT, ORIGIN, UP, SoftAuthenticator, b64url
+
+pytestmark = pytest.mark.settings(AUTH_METHODS_PER_ACTOR="user=emailpass,passkey;customer=emailpass,passkey")
+
+USER_SIGN_IN = "/auth/user/passkey"
+REFUSED = "passkey_refused"
+
+
+@pytest.fixture
+def events(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="medusa_auth.security")
+    return caplog
+
+
+def creation_options(client: FlaskClient, token: str) -> dict[str, Any]:
+    response = client.post("/auth/passkeys/options", headers=bearer(token))
+    assert response.status_code == 200, response.get_json()
+    options: dict[str, Any] = response.get_json()
+    return options
+
+
+def register(client: FlaskClient, token: str, key: SoftAuthenticator, **bent: Any) -> Any:
+    """Options, the authenticator's answer, and the finishing call's response."""
+    answer = key.create(creation_options(client, token), **bent)
+    return client.post("/auth/passkeys", json={"credential": answer, "label": "Laptop"}, headers=bearer(token))
+
+
+def request_options(client: FlaskClient, actor_type: str = "user") -> dict[str, Any]:
+    response = client.post(f"/auth/{actor_type}/passkey/options")
+    assert response.status_code == 200, response.get_json()
+    options: dict[str, Any] = response.get_json()
+    return options
+
+
+def sign_in(client: FlaskClient, key: SoftAuthenticator, actor_type: str = "user", **bent: Any) -> Any:
+    answer = key.get(request_options(client, actor_type), **bent)
+    return client.post(f"/auth/{actor_type}/passkey", json={"credential": answer})
+
+
+@pytest.fixture
+def admin(auth: AuthActions) -> str:
+    """A fresh admin's access token (its sign-in is recent)."""
+    return auth.token()
+
+
+@pytest.fixture
+def key(client: FlaskClient, admin: str) -> SoftAuthenticator:
+    """The admin's registered passkey."""
+    authenticator = SoftAuthenticator()
+    response = register(client, admin, authenticator)
+    assert response.status_code == 200, response.get_json()
+    return authenticator
+
+
+def refused_once(response: Any, events: pytest.LogCaptureFixture, message: str) -> dict[str, Any]:
+    """A 401 saying ``message``, and exactly one passkey_refused line (returned)."""
+    assert response.status_code == 401, response.get_json()
+    assert response.get_json() == {"type": "unauthorized", "message": message}
+    (event,) = security_events(events, REFUSED)
+    return event
+
+
+# ---------------------------------------------------------------- registering
+
+
+def test_creation_options_ask_for_a_discoverable_passkey_and_a_verified_person(client, admin):
+    options = creation_options(client, admin)
+    assert options["rp"] == {"id": "localhost", "name": "Medusa Auth"}
+    assert options["authenticatorSelection"]["residentKey"] == "required"
+    assert options["authenticatorSelection"]["userVerification"] == "required"
+    assert options["user"]["name"] == "admin@example.com"
+    assert options["timeout"] == 300_000 and options["attestation"] == "none"
+    assert options["excludeCredentials"] == []
+
+
+def test_register_list_and_the_next_options_exclude_it(client, admin, events):
+    authenticator = SoftAuthenticator()
+    response = register(client, admin, authenticator)
+    assert response.status_code == 200, response.get_json()
+    passkey = response.get_json()["passkey"]
+    assert set(passkey) == {"id", "label", "created_at", "last_used_at"}
+    assert passkey["id"].startswith("passkey_") and passkey["label"] == "Laptop" and passkey["last_used_at"] is None
+    assert client.get("/auth/passkeys", headers=bearer(admin)).get_json() == {"passkeys": [passkey]}
+    excluded = creation_options(client, admin)["excludeCredentials"]
+    assert excluded == [{"id": b64url(authenticator.credential_id), "type": "public-key", "transports": ["internal"]}]
+    (event,) = security_events(events, "passkey_registered")
+    assert event["passkey_id"] == passkey["id"]
+
+
+def test_nothing_secret_is_stored(app, client, key):
+    with app.app_context():
+        row = db.session.execute(db.select(Passkey)).scalar_one()
+        assert row.credential_id == b64url(key.credential_id) and row.sign_count == 0
+        assert b"\x02" in row.public_key[:8]  # a COSE EC2 public key, nothing private
+        assert db.session.execute(db.select(WebAuthnChallenge)).first() is None  # the challenge was taken
+
+
+def test_a_label_is_optional_and_checked(client, admin):
+    answer = SoftAuthenticator().create(creation_options(client, admin))
+    bad = client.post("/auth/passkeys", json={"credential": answer, "label": "a\x00b"}, headers=bearer(admin))
+    assert bad.status_code == 400
+    answer = SoftAuthenticator().create(creation_options(client, admin))
+    response = client.post("/auth/passkeys", json={"credential": answer}, headers=bearer(admin))
+    assert response.status_code == 200 and response.get_json()["passkey"]["label"].startswith("Passkey added ")
+
+
+@pytest.mark.parametrize("body", [{}, {"credential": "x"}, {"credential": []}, []])
+def test_a_body_without_a_credential_object_is_a_400(client, admin, body):
+    response = client.post("/auth/passkeys", json=body, headers=bearer(admin))
+    assert response.status_code == 400 and response.get_json()["type"] == "invalid_data"
+
+
+def test_the_passkey_routes_need_a_sign_in(client):
+    for method, path in [("post", "/auth/passkeys/options"), ("post", "/auth/passkeys"), ("get", "/auth/passkeys")]:
+        response = getattr(client, method)(path, json={})
+        assert response.status_code == 401, path
+    assert client.delete("/auth/passkeys/passkey_01").status_code == 401
+
+
+def test_any_actor_registered_or_not_may_add_one_and_sign_in_with_it(client, events):
+    registered = client.post("/auth/customer/emailpass/register", json={"email": "c@example.com", "password": "x" * 12})
+    token = registered.get_json()["token"]
+    assert claims_of(token)["actor_id"] == ""
+    authenticator = SoftAuthenticator()
+    assert register(client, token, authenticator).status_code == 200
+    signed_in = sign_in(client, authenticator, "customer")
+    assert signed_in.status_code == 200
+    claims = claims_of(signed_in.get_json()["token"])
+    assert claims["actor_type"] == "customer" and claims["actor_id"] == ""
+    assert claims["auth_identity_id"] == claims_of(token)["auth_identity_id"]
+
+
+def test_a_cookie_session_lists_and_adds_passkeys_from_this_site_only(client, admin):
+    start_session(client, admin)
+    ours = {"Origin": ORIGIN}
+    assert client.get("/auth/passkeys").get_json() == {"passkeys": []}
+    options = client.post("/auth/passkeys/options", headers=ours)
+    assert options.status_code == 200
+    answer = SoftAuthenticator().create(options.get_json())
+    assert client.post("/auth/passkeys", json={"credential": answer}, headers=ours).status_code == 200
+    assert len(client.get("/auth/passkeys").get_json()["passkeys"]) == 1
+    cross = client.post("/auth/passkeys/options", headers={"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+
+
+def test_registering_is_refused_when_the_challenge_was_another_accounts(client, auth, admin, events):
+    other = auth.token("other@example.com")
+    answer = SoftAuthenticator().create(creation_options(client, other))
+    response = client.post("/auth/passkeys", json={"credential": answer}, headers=bearer(admin))
+    event = refused_once(response, events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another identity" and event["ceremony"] == "registration"
+
+
+def test_registering_without_user_verification_is_refused(client, admin, events):
+    response = register(client, admin, SoftAuthenticator(), flags=UP | AT)
+    refused_once(response, events, protocol.NOT_VERIFIED)
+
+
+def test_registering_for_another_site_is_refused(client, admin, events):
+    refused_once(
+        register(client, admin, SoftAuthenticator(), origin="https://evil.example"), events, protocol.WRONG_SITE
+    )
+
+
+def test_registering_a_passkey_already_registered_is_refused(client, auth, key, events):
+    other = auth.token("other@example.com")
+    again = SoftAuthenticator(key=key.key, credential_id=key.credential_id)
+    refused_once(register(client, other, again), events, passkeys.ALREADY_REGISTERED)
+
+
+def test_changing_passkeys_needs_a_recent_sign_in(client, key, admin, frozen_clock: FakeClock, events):
+    listed = client.get("/auth/passkeys", headers=bearer(admin)).get_json()["passkeys"]
+    frozen_clock.move(passkeys.RECENT_SIGN_IN_SECONDS + 1)
+    for response in (
+        client.post("/auth/passkeys/options", headers=bearer(admin)),
+        client.delete(f"/auth/passkeys/{listed[0]['id']}", headers=bearer(admin)),
+    ):
+        assert response.status_code == 401 and response.get_json()["message"] == passkeys.SIGN_IN_AGAIN
+    assert client.get("/auth/passkeys", headers=bearer(admin)).status_code == 200  # reading is fine
+
+
+# ---------------------------------------------------------------- deleting
+
+
+def test_delete_one_and_it_signs_in_no_more(client, key, admin, events):
+    (listed,) = client.get("/auth/passkeys", headers=bearer(admin)).get_json()["passkeys"]
+    response = client.delete(f"/auth/passkeys/{listed['id']}", headers=bearer(admin))
+    assert response.get_json() == {"id": listed["id"], "object": "passkey", "deleted": True}
+    assert client.get("/auth/passkeys", headers=bearer(admin)).get_json() == {"passkeys": []}
+    refused_once(sign_in(client, key), events, passkeys.NOT_REGISTERED)
+
+
+def test_another_accounts_passkey_cannot_be_deleted(client, auth, key, admin):
+    (listed,) = client.get("/auth/passkeys", headers=bearer(admin)).get_json()["passkeys"]
+    other = auth.token("other@example.com")
+    assert client.delete(f"/auth/passkeys/{listed['id']}", headers=bearer(other)).status_code == 404
+    assert client.delete("/auth/passkeys/not%00an-id", headers=bearer(other)).status_code == 404
+    assert len(client.get("/auth/passkeys", headers=bearer(admin)).get_json()["passkeys"]) == 1
+
+
+# ---------------------------------------------------------------- signing in
+
+
+def test_providers_list_passkey_where_allowed(client, app_factory):
+    listed = client.get("/auth/user/providers").get_json()["providers"]
+    assert {"id": "passkey", "identifier": "passkey", "display_name": "Passkey", "flow": "credentials"} in listed
+    plain = app_factory(AUTH_METHODS_PER_ACTOR=None).test_client()
+    assert [p["id"] for p in plain.get("/auth/user/providers").get_json()["providers"]] == ["emailpass"]
+    assert plain.post("/auth/user/passkey/options").status_code == 401
+    assert plain.post(USER_SIGN_IN, json={"credential": {}}).status_code == 401
+
+
+def test_request_options_name_no_one(client):
+    options = request_options(client)
+    assert options["rpId"] == "localhost" and options["userVerification"] == "required"
+    assert options["allowCredentials"] == [] and options["timeout"] == 300_000
+
+
+def test_sign_in_with_the_passkey_alone(app, client, key, events):
+    response = sign_in(client, key)
+    assert response.status_code == 200, response.get_json()
+    claims = claims_of(response.get_json()["token"])
+    assert claims["actor_type"] == "user" and claims["actor_id"].startswith("user_")
+    assert claims["auth_provider"] == "passkey"
+    assert client.get("/admin/users/me", headers=bearer(response.get_json()["token"])).status_code == 200
+    with app.app_context():
+        row = db.session.execute(db.select(Passkey)).scalar_one()
+        assert row.sign_count == 1 and row.last_used_at is not None
+    (event,) = security_events(events, "login_succeeded")[-1:]
+    assert event["provider"] == "passkey" and event["actor_id"] == claims["actor_id"]
+    assert security_events(events, REFUSED) == []
+
+
+def test_an_authenticator_without_a_counter_signs_in_again_and_again(client, key):
+    for _ in range(2):
+        assert sign_in(client, key, counter=0).status_code == 200
+
+
+def test_a_replayed_answer_is_refused(client, key, events):
+    answer = key.get(request_options(client))
+    assert client.post(USER_SIGN_IN, json={"credential": answer}).status_code == 200
+    replayed = client.post(USER_SIGN_IN, json={"credential": answer})
+    refused_once(replayed, events, protocol.CHALLENGE_UNKNOWN)
+
+
+def test_an_expired_challenge_is_refused(client, key, frozen_clock: FakeClock, events):
+    options = request_options(client)
+    frozen_clock.move(protocol.CHALLENGE_LIFETIME_SECONDS)
+    response = client.post(USER_SIGN_IN, json={"credential": key.get(options)})
+    refused_once(response, events, protocol.CHALLENGE_UNKNOWN)
+
+
+def test_a_challenge_the_service_never_gave_is_refused(client, key, events):
+    response = client.post(USER_SIGN_IN, json={"credential": key.get({"challenge": b64url(b"m" * 32)})})
+    refused_once(response, events, protocol.CHALLENGE_UNKNOWN)
+
+
+def test_a_registration_challenge_does_not_sign_in(client, key, admin, events):
+    registration = creation_options(client, admin)
+    response = client.post(USER_SIGN_IN, json={"credential": key.get(registration, rp_id="localhost")})
+    event = refused_once(response, events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another ceremony"
+
+
+def test_another_actor_types_challenge_does_not_sign_in(client, key, events):
+    answer = key.get(request_options(client, "customer"))
+    event = refused_once(client.post(USER_SIGN_IN, json={"credential": answer}), events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another actor type"
+
+
+def test_another_origin_is_refused(client, key, events):
+    event = refused_once(sign_in(client, key, origin="https://evil.example"), events, protocol.WRONG_SITE)
+    assert "evil.example" in event["reason"]
+
+
+def test_another_relying_party_is_refused(client, key, events):
+    refused_once(sign_in(client, key, rp_id="evil.example"), events, protocol.WRONG_SITE)
+
+
+def test_user_verification_missing_is_refused(client, key, events):
+    refused_once(sign_in(client, key, flags=UP), events, protocol.NOT_VERIFIED)
+
+
+def test_an_unknown_credential_is_refused(client, key, events):
+    stranger = SoftAuthenticator(user_handle=key.user_handle)
+    event = refused_once(sign_in(client, stranger), events, passkeys.NOT_REGISTERED)
+    assert event["reason"] == "unknown credential"
+
+
+def test_a_credential_claiming_another_account_is_refused(client, key, events):
+    event = refused_once(sign_in(client, key, user_handle=b"authid_someone_else"), events, passkeys.ANOTHER_ACCOUNT)
+    assert event["passkey_id"].startswith("passkey_")
+
+
+def test_a_counter_that_went_backwards_is_a_cloned_authenticator(app, client, key, events):
+    assert sign_in(client, key, counter=7).status_code == 200
+    events.clear()
+    event = refused_once(sign_in(client, key, counter=3), events, passkeys.CLONED)
+    assert "cloned" in event["reason"]
+    events.clear()
+    refused_once(sign_in(client, key, counter=7), events, passkeys.CLONED)  # not forward either
+    with app.app_context():
+        assert db.session.execute(db.select(Passkey.sign_count)).scalar_one() == 7
+
+
+def test_a_signature_by_another_key_is_refused(client, key, events):
+    forger = SoftAuthenticator(credential_id=key.credential_id, user_handle=key.user_handle)
+    event = refused_once(sign_in(client, forger), events, protocol.DOES_NOT_VERIFY)
+    assert "signature" in event["reason"]
+
+
+def mangled_answers(answer: dict[str, Any]) -> list[Any]:
+    response = answer["response"]
+    return [
+        {},
+        {**answer, "id": 5},
+        {**answer, "rawId": "!!!"},
+        {**answer, "type": "other"},
+        {**answer, "response": "x"},
+        {**answer, "response": {**response, "clientDataJSON": b64url(b"not json")}},
+        {**answer, "response": {**response, "clientDataJSON": b64url(b'{"type": 1, "challenge": 2, "origin": 3}')}},
+        {**answer, "response": {**response, "clientDataJSON": b64url(b"[]")}},
+        {**answer, "response": {**response, "authenticatorData": b64url(b"short")}},
+        {**answer, "response": {**response, "authenticatorData": "%%%"}},
+        {**answer, "response": {**response, "signature": b64url(b"\x00" * 70)}},
+        {**answer, "response": {**response, "userHandle": 12}},
+        {**answer, "authenticatorAttachment": "floppy"},
+    ]
+
+
+def test_mangled_assertions_are_401s_never_500s(client, key, events):
+    good = key.get(request_options(client))
+    for mangled in mangled_answers(good):
+        events.clear()
+        response = client.post(USER_SIGN_IN, json={"credential": mangled})
+        assert response.status_code == 401, (mangled, response.get_json())
+        assert len(security_events(events, REFUSED)) == 1
+
+
+def test_mangled_registrations_are_401s_never_500s(client, admin, events):
+    good = SoftAuthenticator().create(creation_options(client, admin))
+    response = good["response"]
+    for mangled in [
+        {**good, "response": {**response, "attestationObject": b64url(b"\xa0")}},
+        {**good, "response": {**response, "attestationObject": b64url(b"\xff\xff")}},
+        {**good, "response": {**response, "attestationObject": "%%%"}},
+        {**good, "rawId": b64url(b"other")},
+        {},
+    ]:
+        events.clear()
+        answer = client.post("/auth/passkeys", json={"credential": mangled}, headers=bearer(admin))
+        assert answer.status_code == 401, (mangled, answer.get_json())
+        assert len(security_events(events, REFUSED)) == 1
+
+
+def allowed(response: Any) -> set[str]:
+    return {method.strip() for method in response.headers["Allow"].split(",")}
+
+
+def test_the_passkey_provider_has_no_get_password_or_callback_route(client, key):
+    answer = client.get(USER_SIGN_IN, json={"email": "admin@example.com", "password": "correct horse battery staple"})
+    assert answer.status_code == 405 and allowed(answer) == {"OPTIONS", "POST"}
+    for route in ("register", "reset-password", "callback"):
+        assert client.post(f"/auth/user/passkey/{route}", json={}).status_code == 404, route
+    assert client.post("/auth/user/passkey/update", json={}).status_code == 401  # the guard wants a reset token first
+    assert allowed(client.options("/auth/passkeys/options")) == {"OPTIONS", "POST"}
+
+
+# ---------------------------------------------------------------- configuration and the store
+
+
+def test_webauthn_origins_adds_origins_on_the_relying_partys_domain(app_factory, auth):
+    app = app_factory(
+        MEDUSA_BACKEND_URL="https://auth.shop.example",
+        WEBAUTHN_RP_ID="shop.example",
+        WEBAUTHN_ORIGINS="https://admin.shop.example",
+    )
+    client = app.test_client()
+    token = AuthActions(app, client).token()
+    authenticator = SoftAuthenticator()
+    answer = authenticator.create(creation_options(client, token), origin="https://admin.shop.example")
+    assert client.post("/auth/passkeys", json={"credential": answer}, headers=bearer(token)).status_code == 200
+    assert sign_in(client, authenticator, origin="https://auth.shop.example").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"WEBAUTHN_ORIGINS": "https://evil.example"}, "^WEBAUTHN_ORIGINS: 'https://evil.example' is not on"),
+        ({"WEBAUTHN_RP_ID": "127.0.0.1"}, "^WEBAUTHN_RP_ID='127.0.0.1' must be a domain"),
+        ({"WEBAUTHN_RP_ID": "shop.example"}, "^MEDUSA_BACKEND_URL: 'http://localhost:9000' is not on"),
+        ({"MEDUSA_BACKEND_URL": "http://127.0.0.1:9000"}, "^AUTH_METHODS_PER_ACTOR: user may use passkey, but"),
+    ],
+)
+def test_a_relying_party_that_cannot_work_stops_startup(settings, overrides: dict[str, Any], message: str):
+    with pytest.raises(ConfigError, match=message):
+        create_app({**settings, **overrides})
+
+
+@pytest.mark.settings(MEDUSA_BACKEND_URL="http://127.0.0.1:9000", AUTH_METHODS_PER_ACTOR=None)
+def test_a_backend_on_an_ip_address_has_no_passkeys(client, admin):
+    response = client.post("/auth/passkeys/options", headers=bearer(admin))
+    assert response.status_code == 501 and response.get_json()["message"] == passkeys.UNAVAILABLE
+
+
+def test_the_purge_deletes_unanswered_challenges(app: Flask, client, runner, frozen_clock: FakeClock):
+    request_options(client)
+    frozen_clock.move(protocol.CHALLENGE_LIFETIME_SECONDS)
+    result = runner.invoke(args=["purge"])
+    assert "passkey challenges: 1 deleted" in result.output, result.output
+
+
+def test_challenges_live_in_redis_when_redis_url_is_set(app_factory, redis_url, redis_prefix, auth):
+    app = app_factory(REDIS_URL=redis_url, RATELIMIT_KEY_PREFIX=redis_prefix)
+    client = app.test_client()
+    token = AuthActions(app, client).token()
+    authenticator = SoftAuthenticator()
+    assert register(client, token, authenticator).status_code == 200
+    answer = authenticator.get(request_options(client))
+    assert client.post(USER_SIGN_IN, json={"credential": answer}).status_code == 200
+    assert client.post(USER_SIGN_IN, json={"credential": answer}).status_code == 401
+    with app.app_context():
+        assert db.session.execute(db.select(WebAuthnChallenge)).first() is None
+
+
+# ---------------------------------------------------------------- the pages, as the server renders them
+
+
+def test_the_sign_in_page_offers_a_passkey_and_its_autofill_where_allowed(client, app_factory):
+    page = client.get("/app/login").get_data(as_text=True)
+    assert 'autocomplete="username webauthn"' in page and "Sign in with a passkey" in page
+    assert '<script src="/app/static/passkeys.js" defer></script>' in page
+    with client.get("/app/static/passkeys.js") as script:
+        assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
+    assert "'self'" in client.get("/app/login").headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+    plain = app_factory(AUTH_METHODS_PER_ACTOR=None).test_client().get("/app/login").get_data(as_text=True)
+    assert "passkey" not in plain and 'autocomplete="username"' in plain
+
+
+def test_the_account_page_lists_passkeys_and_removes_one_with_a_form(client, key, admin):
+    start_session(client, admin)
+    page = client.get("/app/").get_data(as_text=True)
+    assert "Laptop" in page and "never used" in page and "Add a passkey" in page
+    (listed,) = client.get("/auth/passkeys").get_json()["passkeys"]
+    token = csrf_token(client, "/app/")
+    removed = client.post(f"/app/passkeys/{listed['id']}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "The passkey was removed." in removed.get_data(as_text=True)
+    assert client.get("/auth/passkeys").get_json() == {"passkeys": []}
+
+
+def test_a_stale_session_is_told_to_sign_in_again_before_removing_one(client, key, admin, frozen_clock: FakeClock):
+    start_session(client, admin)
+    (listed,) = client.get("/auth/passkeys").get_json()["passkeys"]
+    token = csrf_token(client, "/app/")
+    frozen_clock.move(passkeys.RECENT_SIGN_IN_SECONDS + 1)
+    refused = client.post(f"/app/passkeys/{listed['id']}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert f"The passkey was not removed: {passkeys.SIGN_IN_AGAIN}." in refused.get_data(as_text=True)
+    assert len(client.get("/auth/passkeys").get_json()["passkeys"]) == 1
+
+
+def test_a_passkey_sign_in_passes_the_second_factor_too(client, key, admin):
+    """User verification is required, so a passkey is a second factor itself: no TOTP code is asked for."""
+    started = client.post("/auth/mfa/factors", json={"provider": "totp"}, headers=bearer(admin)).get_json()
+    code = pyotp.TOTP(started["secret"]).now()
+    verify = f"/auth/mfa/factors/{started['mfa_factor']['id']}/verify"
+    assert client.post(verify, json={"code": code}, headers=bearer(admin)).status_code == 200
+    token = sign_in(client, key).get_json()["token"]
+    claims = claims_of(token)
+    assert claims["mfa_enabled"] is True and isinstance(claims["mfa_challenge_completed_at"], str)
+    assert client.get("/admin/users/me", headers=bearer(token)).status_code == 200
