@@ -17,7 +17,17 @@ from .settings import ConfigError, load_settings
 
 __all__ = ["create_app", "get_jwt_config", "ConfigError"]
 
-BLUEPRINTS = (auth.bp, admin.bp, store.bp, well_known.bp, health.bp, openapi.bp, web.bp)
+BLUEPRINTS = (
+    auth.bp,
+    auth.mfa_bp,
+    auth.verification_bp,
+    admin.bp,
+    store.bp,
+    well_known.bp,
+    health.bp,
+    openapi.bp,
+    web.bp,
+)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

@@ -15,3 +15,8 @@ def now() -> int:
 def now_datetime() -> datetime:
     """``now()`` as an aware UTC datetime, for expiries stored in the database."""
     return datetime.fromtimestamp(now(), UTC)
+
+
+def iso(moment: int) -> str:
+    """A NumericDate as ISO 8601 UTC with a ``Z``, as Medusa writes times in JSON."""
+    return datetime.fromtimestamp(moment, UTC).isoformat().replace("+00:00", "Z")

@@ -15,6 +15,9 @@ from .tokens import SigningUnavailable
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED_MESSAGE = "Invalid auth token provided"
+MFA_REQUIRED_MESSAGE = "MFA verification is required to complete this request"  # Medusa 2.21's words
+# MFA_REQUIRED_FOR names the actor type, and this actor has no factor yet: it may only enrol one.
+MFA_ENROLMENT_REQUIRED_MESSAGE = "MFA enrolment is required to complete this request"
 SIGNING_UNAVAILABLE_MESSAGE = "This instance only verifies tokens (it holds no signing key): sign in at the issuer"
 
 # Medusa's error types for the statuses werkzeug raises on its own.

@@ -8,6 +8,7 @@ Flask-Security-Too and Flask-Limiter keep theirs in ``app.extensions``.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ from .keys.development import development_cookie_secret, development_key_file
 from .keys.keyset import KeySet, KeySource
 from .keys.remote import RemoteJwks, remote_algorithms
 from .keys.ring import KeySealer, RefreshingKeySet, check_ring, load_keyset
+from .mfa.secrets_at_rest import MfaKeys
 from .passwords import Passwords
 from .providers.oauth import ProviderClient, build_client
 from .providers.passkey import RelyingParty, build_relying_party
@@ -57,6 +59,7 @@ class MedusaAuth:
     ended_sessions: RefreshingEndedSessions | None
     api_keys: LiveApiKeys  # this worker's view of the unrevoked API keys (secret and publishable)
     sealer: KeySealer | None  # set when the managed key ring is in use
+    mfa_keys: MfaKeys  # seals second-factor secrets, hashes recovery and verification codes
     config_error: str | None  # why the server would refuse to start (repair commands still run)
 
     def __init__(self, app: Flask | None = None, settings: Settings | None = None):
@@ -68,7 +71,9 @@ class MedusaAuth:
         self.settings = settings
         self.config_error = None
         app.extensions[EXTENSION_NAME] = self
-        app.config.update(settings.flask_config(self._cookie_secret(settings)))
+        cookie_secret = self._cookie_secret(settings)
+        app.config.update(settings.flask_config(cookie_secret))
+        self.mfa_keys = MfaKeys(self._mfa_master_key(settings, cookie_secret))
         db.init_app(app)
         migrate.init_app(app, db, directory=str(MIGRATIONS))
         hashing = settings.password_hashing
@@ -122,6 +127,15 @@ class MedusaAuth:
         if settings.cookie_secret or settings.app_env == "production":
             return settings.cookie_secret
         return development_cookie_secret(settings.instance_path)
+
+    @staticmethod
+    def _mfa_master_key(settings: Settings, cookie_secret: str | None) -> bytes:
+        """MFA_ENCRYPTION_KEY, else COOKIE_SECRET (HKDF separates the keys derived from it)."""
+        if settings.mfa.encryption_key is not None:
+            return settings.mfa.encryption_key
+        if cookie_secret:
+            return cookie_secret.encode()
+        return os.urandom(32)  # no COOKIE_SECRET: the server refuses to start; a repair command seals nothing
 
     @staticmethod
     def _jwt_environment(settings: Settings) -> dict[str, str]:

@@ -19,10 +19,17 @@ from flask import Request, g, request
 from . import api_keys, sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
-from .errors import UNAVAILABLE_RETRY_SECONDS, ApiError, signing_unavailable, unauthorized
-from .extension import medusa_auth
+from .errors import (
+    MFA_ENROLMENT_REQUIRED_MESSAGE,
+    MFA_REQUIRED_MESSAGE,
+    UNAVAILABLE_RETRY_SECONDS,
+    ApiError,
+    signing_unavailable,
+    unauthorized,
+)
+from .extension import MedusaAuth, medusa_auth
 from .security_log import security_event
-from .tokens import Claims, InvalidToken, TokenKind, Tokens, VerificationUnavailable
+from .tokens import Claims, InvalidToken, TokenKind, Tokens, VerificationUnavailable, second_factor_pending
 
 ANY_ACTOR = "*"
 PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
@@ -30,11 +37,13 @@ PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
 
 @dataclass(frozen=True)
 class Need:
-    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in."""
+    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in,
+    and whether an actor that MFA_REQUIRED_FOR names may come without a second factor (only to enrol one)."""
 
     kinds: frozenset[TokenKind]
     actor: str
     cookie: bool = False
+    enrolment: bool = False
     api_key: bool = False  # a secret API key over HTTP Basic stands in (Medusa's machines on /admin)
 
 
@@ -49,7 +58,16 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     ("/store/customers/me", Need(ACCESS, CUSTOMER, cookie=True)),
     # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
     ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
-    ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR)),
+    ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, enrolment=True)),
+    # A sign-in waiting for its second factor: its challenge token opens this and nothing else.
+    ("/auth/mfa/challenges", Need(frozenset({TokenKind.MFA_CHALLENGE}), ANY_ACTOR)),
+    ("/auth/mfa/factors", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True, enrolment=True)),
+    ("/auth/mfa", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
+    # A sign-in waiting for its email to be verified, or anyone signed in proving theirs.
+    (
+        "/auth/verification",
+        Need(ACCESS_OR_REGISTRATION | {TokenKind.VERIFICATION}, ANY_ACTOR, cookie=True, enrolment=True),
+    ),
     # Any actor's passkeys, registered or not (a customer's storefront, the admin's account page).
     ("/auth/passkeys", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
 )
@@ -155,21 +173,34 @@ def guard_request() -> None:
         _check_actor_and_provider(current)
     found = required(path, rule)
     if found is not None:
-        g.auth_context = _credential_context(current, extension.tokens, *found)
+        g.auth_context = _credential_context(current, extension, *found)
     # After the credential, so a request without one is the 401 it would be anywhere (Medusa checks the key first).
     if path_under(STORE_PREFIX, path, rule):
         _check_publishable_key(current)
 
 
-def _credential_context(current: Request, tokens: Tokens, need: Need, path_actor: str | None) -> dict[str, Any]:
+def _credential_context(current: Request, extension: MedusaAuth, need: Need, path_actor: str | None) -> dict[str, Any]:
     """The request's credential as the path needs it: a session cookie, a secret API key, or a bearer token."""
     actor = need.actor if need.actor != PATH_ACTOR else path_actor or ""  # a route always names it; "" matches none
     header = current.headers.get("Authorization")
-    if need.cookie and header is None:
-        return _cookie_session_context(need, actor)
     if need.api_key and api_keys.is_basic(header):
+        # A machine's secret key: no person signed in, so no second factor to ask for (MFA_REQUIRED_FOR names
+        # people's actor types; "api-key" is refused there at startup).
         return _secret_key_context(header)
-    return verify_bearer(tokens, need.kinds, actor)
+    if need.cookie and header is None:
+        claims = _cookie_session_context(need, actor)
+    else:
+        claims = verify_bearer(extension.tokens, need.kinds, actor)
+    if not need.enrolment and claims.get("actor_id") and not claims.get("mfa_enabled"):
+        if claims.get("actor_type") in extension.settings.mfa.required_for:
+            security_event("mfa_enrolment_required", actor_type=claims.get("actor_type"), path=_logged_path())
+            raise unauthorized(MFA_ENROLMENT_REQUIRED_MESSAGE)
+    return claims
+
+
+def signed_in_by_cookie() -> bool:
+    """Whether the request's credential is the session cookie (a path that takes one, and no Authorization)."""
+    return request.headers.get("Authorization") is None
 
 
 def _check_actor_and_provider(current: Request) -> None:
@@ -210,7 +241,16 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
         reason = f"{claims.get('actor_type')} token where {actor} was expected"
         security_event("token_refused", reason=reason, path=_logged_path())
         raise unauthorized()
+    if TokenKind.MFA_CHALLENGE not in kinds:
+        _require_second_factor(claims)
     return claims
+
+
+def _require_second_factor(claims: Claims) -> None:
+    """Medusa 2.21's 401 for a credential whose identity has a second factor this sign-in has not passed."""
+    if second_factor_pending(claims):
+        security_event("token_refused", reason="second factor not completed", path=_logged_path())
+        raise unauthorized(MFA_REQUIRED_MESSAGE)
 
 
 def _secret_key_context(header: str) -> dict[str, Any]:
@@ -255,7 +295,9 @@ def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
     if request.method not in _SAFE_METHODS and not _from_trusted_origin():
         security_event("cross_site_refused", path=_logged_path(), origin=request.headers.get("Origin"))
         raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
-    return sessions.auth_context(row)
+    claims = sessions.auth_context(row)
+    _require_second_factor(claims)
+    return claims
 
 
 def _logged_path() -> str:

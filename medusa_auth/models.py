@@ -199,6 +199,9 @@ class BrowserSession(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the absolute lifetime's end
+    # The second-factor state of the token the session was started with (Medusa 2.21's claims).
+    mfa_enabled: Mapped[bool] = mapped_column(default=False)
+    mfa_challenge_completed_at: Mapped[str | None] = mapped_column(String(40))
     # The sign-in this browser belongs to: ending either ends both (None: a session from before sign-in sessions).
     sign_in_session_id: Mapped[str | None] = mapped_column(
         ForeignKey("sign_in_session.id", ondelete="CASCADE"), index=True
@@ -358,6 +361,79 @@ class OAuthState(db.Model):  # type: ignore[name-defined]
     code_verifier: Mapped[str] = mapped_column(String(128))
     nonce: Mapped[str | None] = mapped_column(String(128))  # OpenID Connect only
     expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class MfaFactor(Timestamped, db.Model):  # type: ignore[name-defined]
+    """A second factor of an auth identity: ``pending`` until a first code proves it, then ``enabled``.
+
+    The TOTP secret is sealed (AES-256-GCM, the factor id as associated data); ``last_step`` is the last
+    30-second step a code was accepted for, so a code is accepted at most once (RFC 6238 §5.2).
+    """
+
+    __tablename__ = "mfa_factor"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("mfa"))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(255))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    sealed_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "status": self.status,
+            "label": self.label,
+            "metadata": self.metadata_,
+            "enabled_at": isoformat(self.enabled_at),
+            "last_used_at": isoformat(self.last_used_at),
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }
+
+
+class MfaRecoveryCode(db.Model):  # type: ignore[name-defined]
+    """One unused recovery code, as a keyed hash; using it deletes the row (the DELETE is the check)."""
+
+    __tablename__ = "mfa_recovery_code"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MfaChallenge(db.Model):  # type: ignore[name-defined]
+    """A sign-in waiting for its second factor: 5 minutes, 5 attempts, completed once."""
+
+    __tablename__ = "mfa_challenge"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("mfachal"))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    actor_type: Mapped[str] = mapped_column(String(64))
+    auth_provider: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
+
+
+class Verification(db.Model):  # type: ignore[name-defined]
+    """A code mailed to prove an entity (an email address): its keyed hash, an expiry and an attempt count."""
+
+    __tablename__ = "verification"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=lambda: new_id("verif"))
+    auth_identity_id: Mapped[str] = mapped_column(ForeignKey("auth_identity.id", ondelete="CASCADE"), index=True)
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(320))
+    code_provider: Mapped[str] = mapped_column(String(32))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Passkey(db.Model):  # type: ignore[name-defined]

@@ -22,14 +22,18 @@ from .clock import LEEWAY_SECONDS, now_datetime
 from .database import db
 from .extension import medusa_auth
 from .keys.ring import RETIRED, REVOKED
+from .mfa.factors import PENDING
 from .models import (
     BrowserSession,
     Invite,
+    MfaChallenge,
+    MfaFactor,
     OAuthState,
     PasswordReset,
     RateLimitCounter,
     SigningKeyRecord,
     SignInSession,
+    Verification,
     WebAuthnChallenge,
 )
 from .sign_in_sessions import purgeable
@@ -77,6 +81,20 @@ def _expired_sign_in_states(options: PurgeOptions) -> ColumnElement[bool]:
     return OAuthState.expires_at <= options.now.timestamp()
 
 
+def _expired_mfa_challenges(options: PurgeOptions) -> ColumnElement[bool]:
+    return MfaChallenge.expires_at <= options.now.timestamp()
+
+
+def _abandoned_mfa_enrolments(options: PurgeOptions) -> ColumnElement[bool]:
+    """A factor started and never verified within a day: its secret was shown once and is not coming back."""
+    return (MfaFactor.status == PENDING) & (MfaFactor.created_at <= options.now - timedelta(days=1))
+
+
+def _expired_verification_codes(options: PurgeOptions) -> ColumnElement[bool]:
+    """Codes past their expiry that nobody confirmed (a confirmed one records that the entity is verified)."""
+    return Verification.verified_at.is_(None) & (Verification.expires_at <= options.now.timestamp())
+
+
 def _expired_passkey_challenges(options: PurgeOptions) -> ColumnElement[bool]:
     """Passkey challenges nobody answered within 5 minutes (with Redis the table stays empty)."""
     return WebAuthnChallenge.expires_at <= options.now.timestamp()
@@ -107,6 +125,9 @@ STEPS: tuple[Step, ...] = (
     Step("password resets", PasswordReset, _expired_resets),
     Step("throttle counters", RateLimitCounter, _ended_throttle_windows),
     Step("sign-in states", OAuthState, _expired_sign_in_states),
+    Step("MFA challenges", MfaChallenge, _expired_mfa_challenges),
+    Step("abandoned MFA enrolments", MfaFactor, _abandoned_mfa_enrolments),
+    Step("verification codes", Verification, _expired_verification_codes),
     Step("passkey challenges", WebAuthnChallenge, _expired_passkey_challenges),
     Step("signing keys", SigningKeyRecord, _spent_keys, "no managed key ring"),
     Step("invites", Invite, _long_expired_invites, "kept: pass --expired-invites-days to delete long-expired ones"),

@@ -25,6 +25,7 @@ from .actors import ACTOR_MODELS, USER, actor_key, identities_of
 from .clock import now_datetime as utcnow
 from .database import db
 from .extension import medusa_auth
+from .mfa import factors
 from .models import BrowserSession, SignInSession, User, as_utc, digest
 from .security_log import security_event
 from .settings import SessionSettings
@@ -55,6 +56,7 @@ def start(
     auth_identity_id: str,
     auth_provider: str = "emailpass",
     sign_in: SignInSession | None = None,
+    mfa_completed_at: str | None = None,
 ) -> BrowserSession:
     """Sign an actor in with a new session id (never the one the browser brought: no fixation).
 
@@ -62,6 +64,8 @@ def start(
     session of that kind is useful: creating a customer). ``sign_in``: the sign-in session of the
     token the browser brought (``POST /auth/session``); without one (a page's sign-in), a new one starts.
     The browser session belongs to it: it ends when the sign-in does, and never outlives its absolute end.
+    ``mfa_completed_at``: when the sign-in passed its second factor, kept as a token keeps it (an identity
+    with an enabled factor and no completion has a session every guarded route refuses).
     """
     _delete_current_row()
     flask_session.clear()  # a fresh CSRF token too
@@ -81,6 +85,8 @@ def start(
         last_seen_at=now,
         expires_at=min(now + timedelta(seconds=absolute), as_utc(sign_in.expires_at)),
         sign_in_session_id=sign_in.id,
+        mfa_enabled=factors.has_enabled_factor(auth_identity_id),
+        mfa_challenge_completed_at=mfa_completed_at,
     )
     db.session.add(row)
     db.session.commit()
@@ -149,8 +155,9 @@ def end_actor_access(actor_type: str, actor_id: str, reason: str) -> int:
 def auth_context(row: BrowserSession) -> dict[str, Any]:
     """The claims a session stands for, shaped as the token it was started with (Medusa's ``auth_context``).
 
-    ``iat`` is the sign-in's second, rounded up: a credentials change deletes the sessions started
-    before it, so a session that still exists was started after it and must not look older.
+    ``iat`` is the second after the sign-in's: a credentials change deletes the sessions started before
+    it, so a session that still exists was started in or after the change's second, and the change's
+    marker (``tokens_valid_from``) is that second plus one; a session must not look older than it is.
     """
     return {
         "actor_id": row.actor_id,
@@ -159,9 +166,9 @@ def auth_context(row: BrowserSession) -> dict[str, Any]:
         "auth_provider": row.auth_provider,
         "app_metadata": {actor_key(row.actor_type): row.actor_id} if row.actor_id else {},
         "user_metadata": {},
-        "mfa_enabled": False,
-        "mfa_challenge_completed_at": None,
-        "iat": math.ceil(as_utc(row.created_at).timestamp()),
+        "mfa_enabled": row.mfa_enabled,
+        "mfa_challenge_completed_at": row.mfa_challenge_completed_at,
+        "iat": math.floor(as_utc(row.created_at).timestamp()) + 1,
         **({"sid": row.sign_in_session_id} if row.sign_in_session_id else {}),
     }
 

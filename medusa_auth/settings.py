@@ -11,6 +11,8 @@ This module imports nothing of the service.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -69,6 +71,10 @@ ENVIRONMENT_VARIABLES = (
     "GITHUB_AUTHORIZE_URL",
     "GITHUB_TOKEN_URL",
     "GITHUB_API_URL",
+    "MFA_ENCRYPTION_KEY",
+    "MFA_ENCRYPTION_KEY_FILE",
+    "MFA_REQUIRED_FOR",
+    "AUTH_VERIFICATIONS_PER_ACTOR",
     "WEBAUTHN_RP_ID",
     "WEBAUTHN_ORIGINS",
 )
@@ -115,6 +121,7 @@ DEFAULT_AUTH_METHODS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 # An actor type or provider id is one lower-case path segment (it appears in /auth/{actor_type}/{provider}).
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # Path segments other /auth routes use: an actor type of that name would be shadowed by them or shadow them.
+VERIFIABLE_ENTITIES = ("email",)  # what a mailed code can prove; a phone would need an SMS provider
 RESERVED_ACTOR_TYPES = frozenset({"token", "session", "mfa", "verification", "passkeys", "logout", "api_key"})
 # Key sources: with none of them, development generates a key into instance/.
 KEY_SOURCES = ("JWT_SECRET_KEY", "JWT_SECRET_KEY_FILE", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "JWKS_URL")
@@ -198,6 +205,20 @@ class ThrottleSettings:
 
 
 @dataclass(frozen=True)
+class MfaSettings:
+    """Second factors (SPEC §11): the key that seals their secrets, and which actor types must have one."""
+
+    # MFA_ENCRYPTION_KEY (32 bytes); None: a key derived from COOKIE_SECRET (extension.py).
+    encryption_key: bytes | None = field(repr=False)
+    required_for: frozenset[str]  # MFA_REQUIRED_FOR: actor types that reach nothing but enrolment without a factor
+    # AUTH_VERIFICATIONS_PER_ACTOR: actor type -> provider -> the entity type it must verify ("email").
+    verifications: Mapping[str, Mapping[str, str]]
+
+    def verification_for(self, actor_type: str, provider: str) -> str | None:
+        return self.verifications.get(actor_type, {}).get(provider)
+
+
+@dataclass(frozen=True)
 class RedirectProvider:
     """One OAuth 2.0 / OpenID Connect provider people are sent to and come back from (SPEC §10)."""
 
@@ -258,6 +279,7 @@ class Settings:
     max_content_length: int
     log_level: str
     redirect_providers: RedirectProviders
+    mfa: MfaSettings
     webauthn: WebAuthnSettings
     # The JWT and JWKS variables as asked for, the mapping ``get_jwt_config`` reads.
     jwt_environment: Mapping[str, str]
@@ -365,6 +387,7 @@ def settings_from(config: Mapping[str, Any], instance_path: str) -> Settings:
         max_content_length=_whole_number(values, "MAX_CONTENT_LENGTH"),
         log_level=str(values.get("LOG_LEVEL", "INFO")).upper(),
         redirect_providers=_redirect_providers(values),
+        mfa=_mfa(values),
         webauthn=_webauthn(values, backend_url),
         jwt_environment=MappingProxyType({name: str(values[name]) for name in JWT_VARIABLES if name in values}),
         flask_extras=MappingProxyType(
@@ -449,6 +472,58 @@ def parse_auth_methods(value: str | None) -> Mapping[str, tuple[str, ...]]:
                 raise ConfigError(f"{variable}: {name!r} is not a provider id (lower-case letters, digits, _)")
         methods[actor_type] = names
     return MappingProxyType(methods)
+
+
+def aes_key(env: Mapping[str, Any], variable: str) -> bytes | None:
+    """32 random bytes in base64url (directly or in ``<variable>_FILE``): an AES-256-GCM key, or None if unset."""
+    value = read_secret(env, variable)
+    if value is None:
+        return None
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigError(
+            f"{variable} must be 32 random bytes in base64url "
+            "(python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+        )
+    return key
+
+
+def _mfa(values: Mapping[str, Any]) -> MfaSettings:
+    required = tuple(name.strip() for name in str(values.get("MFA_REQUIRED_FOR", "")).split(",") if name.strip())
+    for name in required:
+        if name == "api-key":  # Medusa's actor type of a secret API key: a machine, with no second factor to enrol
+            raise ConfigError("MFA_REQUIRED_FOR: api-key is not allowed (a secret API key has no second factor)")
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"MFA_REQUIRED_FOR: {name!r} is not an actor type (lower-case letters, digits, _)")
+    return MfaSettings(
+        encryption_key=aes_key(values, "MFA_ENCRYPTION_KEY"),
+        required_for=frozenset(required),
+        verifications=parse_verifications(values.get("AUTH_VERIFICATIONS_PER_ACTOR")),
+    )
+
+
+def parse_verifications(value: str | None) -> Mapping[str, Mapping[str, str]]:
+    """``customer=emailpass:email;user=emailpass:email``: which actor/provider pairs verify which entity type."""
+    variable = "AUTH_VERIFICATIONS_PER_ACTOR"
+    parsed: dict[str, dict[str, str]] = {}
+    for entry in (value or "").split(";"):
+        if not entry.strip():
+            continue
+        actor_type, equals, pairs = entry.partition("=")
+        actor_type = actor_type.strip()
+        if not equals or not _NAME.fullmatch(actor_type):
+            raise ConfigError(f"{variable}: {entry.strip()!r} is not actor=provider:entity (customer=emailpass:email)")
+        for pair in pairs.split(","):
+            provider, colon, entity_type = (part.strip() for part in pair.partition(":"))
+            if not colon or not _NAME.fullmatch(provider) or entity_type not in VERIFIABLE_ENTITIES:
+                raise ConfigError(
+                    f"{variable}: {pair.strip()!r} is not provider:entity ({', '.join(VERIFIABLE_ENTITIES)})"
+                )
+            parsed.setdefault(actor_type, {})[provider] = entity_type
+    return MappingProxyType({actor: MappingProxyType(pairs) for actor, pairs in parsed.items()})
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -43,6 +43,8 @@ class TokenKind(StrEnum):
     REGISTRATION = "registration"  # an auth identity not yet linked to an actor of the token's type (actor_id "")
     INVITE = "invite"
     RESET = "reset"
+    MFA_CHALLENGE = "mfa_challenge"  # a sign-in waiting for its second factor: opens only its challenge
+    VERIFICATION = "verification"  # a sign-in waiting for a verified email: opens only /auth/verification
 
 
 # The `typ` header each kind is signed with; access and registration tokens keep Medusa's "JWT"
@@ -52,14 +54,18 @@ _TYP = {
     TokenKind.REGISTRATION: "JWT",
     TokenKind.INVITE: "invite+jwt",
     TokenKind.RESET: "reset+jwt",
+    TokenKind.MFA_CHALLENGE: "mfa-challenge+jwt",
+    TokenKind.VERIFICATION: "verification+jwt",
 }
+# The claim only each kind of unfinished sign-in carries (decided with its `typ` before anything else is read).
+_STEP_CLAIM = {TokenKind.MFA_CHALLENGE: "mfa_challenge_id", TokenKind.VERIFICATION: "verification_entity_type"}
 
 
 # The kinds a sign-in session issues (they carry its ``sid``), refused once it has ended.
 SESSION_KINDS = frozenset({TokenKind.ACCESS, TokenKind.REGISTRATION})
 
 # Kinds no other signer makes: this service's signer writes low-s ES256 signatures, so these need them.
-_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET})
+_SIGNED_ONLY_HERE = frozenset({TokenKind.INVITE, TokenKind.RESET, TokenKind.MFA_CHALLENGE, TokenKind.VERIFICATION})
 
 
 class InvalidToken(Exception):
@@ -150,6 +156,8 @@ class Tokens:
         *,
         actor_type: str = "user",
         auth_provider: str = "emailpass",
+        mfa_enabled: bool = False,
+        mfa_challenge_completed_at: str | None = None,
         sign_in: SignIn | None = None,
     ) -> str:
         """Medusa 2.21's token for an auth identity as one actor: access once that actor is linked, else registration.
@@ -159,26 +167,52 @@ class Tokens:
         ``tokens_valid_from``, so a token minted in the very second its credentials changed is not
         refused with the ones minted before the change. ``sign_in``: the session the token belongs to
         (``sid``, ``auth_time``); the token expires by the session's absolute end at the latest.
+        ``mfa_enabled``: the identity has an enabled second factor; ``mfa_challenge_completed_at``: when
+        this sign-in passed it (ISO time).
         """
-        if actor_type not in self.actor_types:
-            raise ValueError(f"unknown actor type {actor_type!r}")
-        claims = {
-            "actor_id": actor_id or "",
-            "actor_type": actor_type,
-            "auth_identity_id": auth_identity_id,
-            "auth_provider": auth_provider,
-            "app_metadata": {f"{actor_type}_id": actor_id} if actor_id else {},
-            "user_metadata": user_metadata,
-            # Medusa 2.21's second-factor claims; no factor exists here yet.
-            "mfa_enabled": False,
-            "mfa_challenge_completed_at": None,
-        }
+        claims = self._auth_claims(auth_identity_id, actor_id, user_metadata, actor_type, auth_provider)
+        claims["mfa_enabled"] = mfa_enabled
+        claims["mfa_challenge_completed_at"] = mfa_challenge_completed_at
         not_after = None
         if sign_in is not None:
             claims |= {"sid": sign_in.sid, "auth_time": sign_in.auth_time}
             not_after = sign_in.not_after
         kind = TokenKind.ACCESS if actor_id else TokenKind.REGISTRATION
         return self.issue(kind, claims, self.options.expires_in, earliest_iat, not_after).token
+
+    def issue_step_token(
+        self,
+        kind: TokenKind,
+        step: str,
+        auth_identity_id: str,
+        user_metadata: dict[str, Any],
+        lifetime: int,
+        earliest_iat: int = 0,
+        *,
+        actor_type: str,
+        auth_provider: str,
+    ) -> str:
+        """Medusa 2.21's token of a sign-in with a step still to take (``actor_id: ""``): a second factor
+        (``step``: the challenge id) or a verification (the entity type). Of its own kind, it is never
+        taken for a registration token and opens nothing but that step's routes."""
+        claims = self._auth_claims(auth_identity_id, None, user_metadata, actor_type, auth_provider)
+        claims.update(mfa_enabled=kind is TokenKind.MFA_CHALLENGE, mfa_challenge_completed_at=None)
+        claims[_STEP_CLAIM[kind]] = step
+        return self.issue(kind, claims, lifetime, earliest_iat).token
+
+    def _auth_claims(
+        self, auth_identity_id: str, actor_id: str | None, user_metadata: dict[str, Any], actor_type: str, provider: str
+    ) -> Claims:
+        if actor_type not in self.actor_types:
+            raise ValueError(f"unknown actor type {actor_type!r}")
+        return {
+            "actor_id": actor_id or "",
+            "actor_type": actor_type,
+            "auth_identity_id": auth_identity_id,
+            "auth_provider": provider,
+            "app_metadata": {f"{actor_type}_id": actor_id} if actor_id else {},
+            "user_metadata": user_metadata,
+        }
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
         return self.issue(kind, claims, lifetime).token
@@ -287,6 +321,15 @@ class Tokens:
             and self._is_actor_type(claims.get("actor_type"))
         ):
             return TokenKind.RESET
+        else:
+            step_kind = next((kind for kind, claim in _STEP_CLAIM.items() if typ == _TYP[kind]), None)
+            if (
+                step_kind is not None
+                and isinstance(claims.get(_STEP_CLAIM[step_kind]), str)
+                and isinstance(claims.get("auth_identity_id"), str)
+                and self._is_actor_type(claims.get("actor_type"))
+            ):
+                return step_kind
         raise InvalidToken("unrecognised token kind")
 
     def _is_actor_type(self, value: Any) -> bool:
@@ -312,6 +355,11 @@ class Tokens:
                 a in self.options.audience for a in values if isinstance(a, str)
             ):
                 raise InvalidToken("wrong audience")
+
+
+def second_factor_pending(claims: Claims) -> bool:
+    """Medusa 2.21's claims say the identity has a second factor and this sign-in has not passed it."""
+    return bool(claims.get("mfa_enabled")) and not isinstance(claims.get("mfa_challenge_completed_at"), str)
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:

@@ -328,6 +328,20 @@ def node_verifies(server: LiveServer, token: str) -> bool:
     return valid
 
 
+def run_sdk(script: str, scenario: str, base_url: str, *args: str, timeout: float = 60) -> dict[str, Any]:
+    """One scenario of a tests/interop script driving Medusa's JS SDK against ``base_url``; its JSON answer."""
+    result = subprocess.run(
+        [shutil.which("node") or "node", script, scenario, base_url, *args],
+        cwd=Path(__file__).resolve().parent / "interop",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"{script} {scenario} exited {result.returncode}:\n{result.stderr}"
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
 def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and payload, base64-decoded only (no verification)."""
     header, payload, _ = token.split(".")

@@ -7,10 +7,12 @@ no browser is ever downloaded. A screenshot of each page goes under the test's t
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,7 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from medusa_auth.keys.config import get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.tokens import TokenKind, Tokens
-from tests.live import LiveServer, free_port, live_server
+from tests.live import FLASK, LiveServer, free_port, live_server, run_command
 from tests.web_fixtures import Mailbox, link_in, running_mailbox
 
 pytestmark = pytest.mark.slow
@@ -196,6 +198,52 @@ def _make_user(server: LiveServer, email: str) -> None:
     registration = {"Authorization": f"Bearer {server.login(email, ADMIN[1])}"}
     accepted = server.post(f"/admin/invites/accept?token={token}", json_body={}, headers=registration)
     assert accepted.status == 200, accepted.body
+
+
+def test_two_step_sign_in_from_the_qr_codes_secret(page: Page, server: LiveServer, tmp_path: Path):
+    """Turn it on from the account page (the secret read off the page, as a phone reads the QR code), sign in
+    with a code, then with a recovery code, and turn it off; a screenshot of each step."""
+    email = "two-step@example.com"
+    run_command([FLASK, "--app", "wsgi", "users", "create", "--email", email, "--password", ADMIN[1]], server.env)
+    page.goto(f"{server.base_url}/app/login")
+    sign_in(page, email, ADMIN[1])
+    expect(page.locator("#two-step-status")).to_contain_text("Off")
+    shot(page, tmp_path, "mfa-1-account-off")
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(page.locator("#qr-code svg")).to_be_visible()
+    page.get_by_text("Can't scan it?").click()
+    secret = page.locator("#totp-secret").inner_text()
+    otpauth_url = page.locator("#otpauth-url").get_attribute("href") or ""
+    assert pyotp.parse_uri(otpauth_url).secret == secret and pyotp.parse_uri(otpauth_url).name == email
+    shot(page, tmp_path, "mfa-2-qr-code")
+    totp = pyotp.TOTP(secret)
+    page.get_by_label("Code from your authenticator app").fill(totp.now())
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_role("status")).to_contain_text("Two-step sign-in is on")
+    codes = page.locator("#recovery-codes code").all_inner_texts()
+    assert len(codes) == 10
+    shot(page, tmp_path, "mfa-3-recovery-codes")
+    page.get_by_role("link", name="back to my account").click()
+    expect(page.locator("#two-step-status")).to_contain_text("On")
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, email, ADMIN[1])
+    expect(page).to_have_url(f"{server.base_url}/app/login/code")
+    shot(page, tmp_path, "mfa-4-asks-for-the-code")
+    page.get_by_label("Code from your authenticator app, or a recovery code").fill(totp.at(time.time() + 30))
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("#signed-in-email")).to_have_text(email)
+    shot(page, tmp_path, "mfa-5-signed-in-with-a-code")
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, email, ADMIN[1])
+    page.get_by_label("Code from your authenticator app, or a recovery code").fill(codes[0])
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("#signed-in-email")).to_have_text(email)
+    page.get_by_label("Code from your authenticator app, or a recovery code").fill(codes[1])
+    page.get_by_role("button", name="Turn off two-step sign-in").click()
+    expect(page.locator("#two-step-status")).to_contain_text("Off")
+    shot(page, tmp_path, "mfa-6-turned-off")
 
 
 # ---------------------------------------------------------------- passkeys, with Chromium's virtual authenticator

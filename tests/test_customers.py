@@ -3,7 +3,6 @@ one identity for several actors, and the actor type in every authorization decis
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -22,7 +21,7 @@ from medusa_auth.models import AuthIdentity, BrowserSession, Customer
 from medusa_auth.settings import ConfigError, parse_auth_methods
 from medusa_auth.store import customer_service
 from medusa_auth.tokens import TokenKind
-from tests.helpers import PASSWORD, bearer, claims_of
+from tests.helpers import PASSWORD, bearer, claims_of, security_events
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
@@ -71,10 +70,6 @@ def sign_up(client: FlaskClient, email: str = "shopper@example.com", **fields: A
     created = client.post("/store/customers", json={"email": email, **fields}, headers=bearer(registration))
     assert created.status_code == 200, created.get_json()
     return token(login(client, email))
-
-
-def security_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
 
 
 # -- AUTH_METHODS_PER_ACTOR ------------------------------------------------------------------------

@@ -7,8 +7,10 @@ provider (``sign_in``) and the storefront that passes the callback's query on.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -569,3 +571,28 @@ def test_a_customer_takes_only_the_providers_verified_email(client, oidc_provide
         answer = client.post("/store/customers", json={"email": email}, headers=bearer(token))
         assert answer.status_code == 400, answer.get_json()
         assert answer.get_json()["message"] == "The email must be the one the identity signs in with"
+
+
+def test_a_callback_for_an_identity_with_a_second_factor_answers_the_challenge(client, oidc_provider):
+    """SPEC §11: the provider proved the first factor; the token comes after the second, with the profile kept."""
+    token = sign_in(client, oidc_provider, "katherine", email="katherine@example.com", given_name="Katherine")
+    assert provision(client, token).status_code == 200
+    access = refresh(client, token)
+    started = client.post("/auth/mfa/factors", json={"provider": "totp"}, headers=bearer(access)).get_json()
+    totp = pyotp.TOTP(started["secret"])
+    enabled = client.post(
+        f"/auth/mfa/factors/{started['mfa_factor']['id']}/verify", json={"code": totp.now()}, headers=bearer(access)
+    )
+    assert enabled.status_code == 200, enabled.get_json()
+    answer = callback(client, query_of(oidc_provider.sign_in(start(client), "katherine"))).get_json()
+    assert answer["mfa_required"] is True and claims_of(answer["token"])["auth_provider"] == "okta"
+    completed = client.post(
+        f"/auth/mfa/challenges/{answer['mfa_challenge']['id']}/verify",
+        json={"method": "totp", "code": totp.at(time.time() + 30)},
+        headers=bearer(answer["token"]),
+    )
+    assert completed.status_code == 200, completed.get_json()
+    claims = claims_of(completed.get_json()["token"])
+    assert claims["auth_provider"] == "okta" and claims["user_metadata"]["given_name"] == "Katherine"
+    assert claims["mfa_challenge_completed_at"] and claims["actor_id"].startswith("user_")
+    assert client.get("/admin/users/me", headers=bearer(completed.get_json()["token"])).status_code == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -487,3 +488,15 @@ def test_a_stale_session_is_told_to_sign_in_again_before_removing_one(client, ke
     refused = client.post(f"/app/passkeys/{listed['id']}/delete", data={"csrf_token": token}, follow_redirects=True)
     assert f"The passkey was not removed: {passkeys.SIGN_IN_AGAIN}." in refused.get_data(as_text=True)
     assert len(client.get("/auth/passkeys").get_json()["passkeys"]) == 1
+
+
+def test_a_passkey_sign_in_passes_the_second_factor_too(client, key, admin):
+    """User verification is required, so a passkey is a second factor itself: no TOTP code is asked for."""
+    started = client.post("/auth/mfa/factors", json={"provider": "totp"}, headers=bearer(admin)).get_json()
+    code = pyotp.TOTP(started["secret"]).now()
+    verify = f"/auth/mfa/factors/{started['mfa_factor']['id']}/verify"
+    assert client.post(verify, json={"code": code}, headers=bearer(admin)).status_code == 200
+    token = sign_in(client, key).get_json()["token"]
+    claims = claims_of(token)
+    assert claims["mfa_enabled"] is True and isinstance(claims["mfa_challenge_completed_at"], str)
+    assert client.get("/admin/users/me", headers=bearer(token)).status_code == 200

@@ -7,9 +7,7 @@ the reset mail; on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (`mak
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import backends, claims_of, empty_database
+from tests.helpers import backends, claims_of, empty_database, run_sdk
 from tests.live import FLASK, LiveServer, live_server, run_command
 from tests.web_fixtures import Mailbox, link_in, running_mailbox
 
@@ -46,16 +44,7 @@ class Shop:
 
     def sdk(self, scenario: str, *args: str) -> dict[str, Any]:
         """One scenario of storefront.js against this server; its JSON answer."""
-        result = subprocess.run(
-            [str(NODE), "storefront.js", scenario, self.server.base_url, *args],
-            cwd=INTEROP,
-            capture_output=True,
-            text=True,
-            timeout=NODE_TIMEOUT,
-        )
-        assert result.returncode == 0, f"storefront.js {scenario} exited {result.returncode}:\n{result.stderr}"
-        answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-        return answer
+        return run_sdk("storefront.js", scenario, self.server.base_url, *args, timeout=NODE_TIMEOUT)
 
     def flask(self, *args: str) -> str:
         return run_command([FLASK, "--app", "wsgi", *args], self.server.env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 
 from medusa_auth.web.navigation import HOME, safe_next
@@ -238,3 +239,57 @@ def test_the_reload_link_of_an_expired_form_keeps_the_query(client):
     client.get("/app/invite?token=abc")
     html = client.post("/app/invite?token=abc", data={}).get_data(as_text=True)
     assert 'href="/app/invite?token=abc"' in html
+
+
+# -- two-step sign-in (SPEC §11) -----------------------------------------------------------------------
+
+_SECRET = re.compile(r'<code id="totp-secret">([A-Z2-7]+)</code>')
+_RECOVERY = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
+_FACTOR = re.compile(r'name="factor_id" type="hidden" value="([^"]+)"')
+
+
+def turn_on_two_step(client) -> tuple[str, list[str]]:
+    """The account page's enrolment; the secret read off the page, and the recovery codes it shows once."""
+    page = client.post("/app/two-step", data={"csrf_token": csrf_token(client, "/app/")}).get_data(as_text=True)
+    assert "<svg" in page and 'id="qr-code"' in page  # the QR code, drawn by the server
+    secret, factor_id = _SECRET.search(page).group(1), _FACTOR.search(page).group(1)
+    shown = client.post(
+        "/app/two-step/verify",
+        data={"csrf_token": CSRF_INPUT.search(page).group(1), "factor_id": factor_id, "code": pyotp.TOTP(secret).now()},
+    )
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    return secret, _RECOVERY.findall(shown.get_data(as_text=True))
+
+
+def test_the_account_page_turns_two_step_on_and_the_sign_in_page_asks_for_the_code(auth, client, app_factory):
+    auth.create_user()
+    sign_in(client)
+    secret, codes = turn_on_two_step(client)
+    assert len(codes) == 10
+    assert "Two-step sign-in is on" not in client.get("/app/").get_data(as_text=True)  # the codes page said it once
+    assert 'id="two-step-status">On' in client.get("/app/").get_data(as_text=True)
+    assert client.get("/admin/users/me").status_code == 200  # this browser's session started afresh, completed
+
+    browser = app_factory().test_client()
+    response = sign_in(browser)
+    assert response.status_code == 302 and response.headers["Location"] == "/app/login/code"
+    assert browser.get("/admin/users/me").status_code == 401  # the password alone signs nobody in
+    token = csrf_token(browser, "/app/login/code")
+    wrong = browser.post("/app/login/code", data={"csrf_token": token, "code": "000000"})
+    assert wrong.status_code == 401 and "Invalid MFA code" in wrong.get_data(as_text=True)
+    right = browser.post("/app/login/code", data={"csrf_token": token, "code": codes[0]})
+    assert right.status_code == 302 and right.headers["Location"] == "/app/"
+    assert browser.get("/admin/users/me").status_code == 200
+
+
+def test_turning_two_step_off_needs_a_code(auth, client):
+    auth.create_user()
+    sign_in(client)
+    _, codes = turn_on_two_step(client)
+    token = csrf_token(client, "/app/")
+    refused = client.post("/app/two-step/disable", data={"csrf_token": token, "code": "000000"})
+    assert refused.status_code == 401
+    turned_off = client.post("/app/two-step/disable", data={"csrf_token": token, "code": codes[1]})
+    assert turned_off.status_code == 302
+    assert 'id="two-step-status">Off' in client.get("/app/").get_data(as_text=True)
+    assert client.get("/admin/users/me").status_code == 200

@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import clock, sessions, sign_in_sessions
 from ..actors import USER, actor_id_of, actor_key, find_actor, linked_actors
 from ..database import db
-from ..errors import ApiError, invalid_data, unauthorized
+from ..errors import MFA_REQUIRED_MESSAGE, ApiError, invalid_data, unauthorized
 from ..extension import medusa_auth
+from ..mfa import factors
 from ..models import AuthIdentity, PasswordReset, ProviderIdentity, SignInSession, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
@@ -34,14 +35,26 @@ def sign_in(
     actor_type: str = USER,
     auth_provider: str = PROVIDER,
     user_metadata: dict[str, Any] | None = None,
+    mfa_completed_at: str | None = None,
 ) -> str:
-    """A new sign-in of ``identity`` as ``actor_type``: its sign-in session, and that session's first token."""
-    return token_for(identity, sign_in_sessions.start(identity.id, actor_type, auth_provider), user_metadata)
+    """A new sign-in of ``identity`` as ``actor_type``: its sign-in session, and that session's first token.
+
+    ``mfa_completed_at``: when this sign-in passed its second factor (for an identity with one, the sign-in
+    starts only then: the challenge before it is no session).
+    """
+    session = sign_in_sessions.start(identity.id, actor_type, auth_provider)
+    return token_for(identity, session, user_metadata, mfa_completed_at)
 
 
-def token_for(identity: AuthIdentity, session: SignInSession, user_metadata: dict[str, Any] | None = None) -> str:
+def token_for(
+    identity: AuthIdentity,
+    session: SignInSession,
+    user_metadata: dict[str, Any] | None = None,
+    mfa_completed_at: str | None = None,
+) -> str:
     """Medusa's token for an auth identity in one of its sign-in sessions (whose actor type and provider it
-    names), read from what the database holds now; it carries the session's ``sid`` and ``auth_time``."""
+    names), read from what the database holds now; it carries the session's ``sid`` and ``auth_time``, and
+    ``mfa_completed_at`` (the one place a token gets it) as ``mfa_challenge_completed_at``."""
     return medusa_auth().tokens.issue_auth_token(
         identity.id,
         actor_id_of(identity, session.actor_type),
@@ -50,6 +63,8 @@ def token_for(identity: AuthIdentity, session: SignInSession, user_metadata: dic
         actor_type=session.actor_type,
         auth_provider=session.auth_provider,
         sign_in=sign_in_sessions.token_claims(session),
+        mfa_enabled=factors.has_enabled_factor(identity.id),
+        mfa_challenge_completed_at=mfa_completed_at,
     )
 
 
@@ -94,18 +109,12 @@ def replace_password(provider: ProviderIdentity, password_hash: str) -> int:
     return end_earlier_access(provider.auth_identity)
 
 
-def authenticate(email: str, password: str, actor_type: str = USER) -> str:
-    """A token as ``actor_type`` for the right email and password; one generic 401 for anything else, in equal time.
-
-    An identity not (yet) linked to an actor of that type gets a registration token (``actor_id: ""``),
-    with which it can create one: how an admin becomes a shopper with the same email and password.
-    """
-    provider = check_credentials(email, password, actor_type)
-    return sign_in(provider.auth_identity, actor_type, PROVIDER, provider.user_metadata)
-
-
 def check_credentials(email: str, password: str, actor_type: str = USER) -> ProviderIdentity:
-    """The emailpass identity for the right email and password; one generic 401 for anything else."""
+    """The emailpass identity for the right email and password; one generic 401 for anything else, in equal time.
+
+    An identity not (yet) linked to an actor of ``actor_type`` signs in all the same: its token is a
+    registration token, with which it can create one (how an admin becomes a shopper with the same email).
+    """
     throttle.check(email)  # charges the attempt; 429 before any password work once too many have failed
     passwords = medusa_auth().passwords
     provider = find_provider_identity(email)
@@ -218,7 +227,12 @@ def refresh(auth_context: dict[str, Any]) -> str:
     if not medusa_auth().actors.allows(session.actor_type, session.auth_provider):
         security_event("token_refused", reason="provider not allowed for the actor type", auth_identity_id=identity.id)
         raise unauthorized()
-    return token_for(identity, session, auth_context.get("user_metadata") or {})
+    completed_at = mfa_completed_at(auth_context)
+    if completed_at is None and factors.has_enabled_factor(identity.id):
+        # A token from before the factor was enabled is refused already (enabling ends them); this is the backstop.
+        security_event("token_refused", reason="second factor not completed", auth_identity_id=identity.id)
+        raise unauthorized(MFA_REQUIRED_MESSAGE)
+    return token_for(identity, session, auth_context.get("user_metadata") or {}, completed_at)
 
 
 def create_user(email: str, password: str, first_name: str | None = None, last_name: str | None = None) -> User:
@@ -246,4 +260,26 @@ def start_session_for(claims: dict[str, Any]) -> None:
     actor_type, actor_id = claims["actor_type"], claims["actor_id"]
     if actor_id and (actor_id_of(identity, actor_type) != actor_id or find_actor(actor_type, actor_id) is None):
         raise unauthorized()
-    sessions.start(actor_type, actor_id, identity.id, session.auth_provider, sign_in=session)
+    completed_at = mfa_completed_at(claims)
+    sessions.start(actor_type, actor_id, identity.id, session.auth_provider, session, completed_at)
+
+
+def sign_in_again(
+    identity: AuthIdentity, claims: dict[str, Any], by_cookie: bool, completed_at: str | None
+) -> str | None:
+    """The person changed their own credentials (a password, a second factor), which ended every sign-in of
+    theirs, this one too; they keep going in a new one as the same actor: a browser gets a new session
+    (None), a bearer the new sign-in's token. ``completed_at``: the second factor this request proved,
+    or the one the ended sign-in had."""
+    actor_type, provider = str(claims["actor_type"]), claims.get("auth_provider")
+    provider = provider if isinstance(provider, str) else PROVIDER
+    if by_cookie:
+        sessions.start(actor_type, str(claims["actor_id"]), identity.id, provider, mfa_completed_at=completed_at)
+        return None
+    return sign_in(identity, actor_type, provider, claims.get("user_metadata") or {}, completed_at)
+
+
+def mfa_completed_at(claims: dict[str, Any]) -> str | None:
+    """When the credential's sign-in passed its second factor (``mfa_challenge_completed_at``), or None."""
+    completed_at = claims.get("mfa_challenge_completed_at")
+    return completed_at if isinstance(completed_at, str) else None

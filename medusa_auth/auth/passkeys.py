@@ -150,7 +150,9 @@ def sign_in(actor_type: str, credential: dict[str, Any]) -> str:
         provider=PROVIDER,
         client=throttle.client_address(),
     )
-    return identity_service.sign_in(identity, actor_type, PROVIDER)
+    # User verification is required in every ceremony: a passkey is something held plus a fingerprint, face or
+    # PIN, so its sign-in has passed a second factor (an identity with TOTP on is not asked for a code too).
+    return identity_service.sign_in(identity, actor_type, PROVIDER, None, clock.iso(clock.now()))
 
 
 def authenticate(actor_type: str, credential: dict[str, Any]) -> AuthIdentity:

@@ -15,7 +15,7 @@ from .. import sessions, sign_in_sessions
 from ..actors import USER
 from ..errors import invalid_data, unauthorized
 from ..extension import medusa_auth
-from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, verify_bearer
+from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, signed_in_by_cookie, verify_bearer
 from ..providers.passkey import PROVIDER as PASSKEY
 from ..request_data import (
     MAX_PASSWORD_LENGTH,
@@ -30,7 +30,7 @@ from ..request_data import (
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
 from ..tokens import TokenKind
-from . import identity_service, passkeys, redirect_sign_in, reset
+from . import identity_service, mfa_service, passkeys, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 MAX_PASSKEY_LABEL_LENGTH = 255
@@ -66,7 +66,7 @@ def _register_converters(state: BlueprintSetupState) -> None:
 
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>", methods=["GET", "POST"])
-def login(actor_type: str, provider: str) -> dict[str, str]:
+def login(actor_type: str, provider: str) -> dict[str, Any]:
     """Credentials in, a token for ``actor_type`` out; a redirect provider answers ``{location}`` instead.
 
     Email and password give an access token, or a registration token if the identity has no actor of that
@@ -77,17 +77,20 @@ def login(actor_type: str, provider: str) -> dict[str, str]:
         body = _optional_json_object() if request.method == "POST" else {}
         callback_url = body.get("callback_url", request.args.get("callback_url"))
         return {"location": redirect_sign_in.start(actor_type, provider, callback_url)}
-    return {"token": identity_service.authenticate(*credentials(json_object()), actor_type=actor_type)}
+    provider_identity = identity_service.check_credentials(*credentials(json_object()), actor_type=actor_type)
+    return mfa_service.sign_in_answer(
+        provider_identity.auth_identity, provider_identity.user_metadata, actor_type, identity_service.PROVIDER
+    )
 
 
 @bp.route("/<actor_type:actor_type>/<provider:provider>/callback", methods=["GET", "POST"])
-def callback(actor_type: str, provider: str) -> dict[str, str]:
+def callback(actor_type: str, provider: str) -> dict[str, Any]:
     """The provider sent the person back with ``code`` and ``state``: the token of the identity they signed in as."""
     parameters: dict[str, Any] = dict(request.args)
     if request.method == "POST":
         parameters.update(request.form if request.form else _optional_json_object())
     signed_in = redirect_sign_in.finish(actor_type, provider, parameters)
-    return {"token": identity_service.sign_in(signed_in.identity, actor_type, provider, signed_in.user_metadata)}
+    return mfa_service.sign_in_answer(signed_in.identity, signed_in.user_metadata, actor_type, provider)
 
 
 @bp.post("/<provider:provider>/user")
@@ -220,13 +223,11 @@ def _change_own_password(body: dict[str, Any], password: str) -> dict[str, Any]:
     assert current is not None
     claims = g.auth_context
     identity = identity_service.change_password(claims, current, password)
-    provider = claims.get("auth_provider") if isinstance(claims.get("auth_provider"), str) else "emailpass"
-    if request.headers.get("Authorization") is None:  # signed in by the session cookie: a new session
-        sessions.start(claims["actor_type"], claims["actor_id"], identity.id, provider)
-        return {"success": True}
-    # Every sign-in of the identity ended with the old password, this one too: the bearer gets a new one.
-    token = identity_service.sign_in(identity, claims["actor_type"], provider, claims.get("user_metadata") or {})
-    return {"success": True, "token": token}
+    # Every sign-in of the identity ended with the old password, this one too: a new session, or a new token.
+    token = identity_service.sign_in_again(
+        identity, claims, signed_in_by_cookie(), identity_service.mfa_completed_at(claims)
+    )
+    return {"success": True} if token is None else {"success": True, "token": token}
 
 
 def _credentials_only(provider: str) -> None:

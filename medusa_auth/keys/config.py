@@ -8,15 +8,13 @@ http options and the user module's options, as one frozen object. Every misconfi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..settings import DEFAULTS, ConfigError, http_url, parse_duration, read_secret
+from ..settings import DEFAULTS, ConfigError, aes_key, http_url, parse_duration, read_secret
 from .material import (
     ALGORITHM_KEY_TYPES,
     MIN_HMAC_SECRET_BYTES,
@@ -187,20 +185,8 @@ def _parse_signing_key(secret: str, passphrase: str | None, requested: str | Non
 
 
 def _key_encryption_key(env: Mapping[str, str]) -> bytes | None:
-    """32 random bytes in base64url: the AES-256-GCM key that seals the ring's private keys at rest."""
-    value = read_secret(env, "JWT_KEY_ENCRYPTION_KEY")
-    if value is None:
-        return None
-    try:
-        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != 32:
-        raise ConfigError(
-            "JWT_KEY_ENCRYPTION_KEY must be 32 random bytes in base64url "
-            "(python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
-        )
-    return key
+    """The AES-256-GCM key that seals the ring's private keys at rest."""
+    return aes_key(env, "JWT_KEY_ENCRYPTION_KEY")
 
 
 def _extra_public_keys(env: Mapping[str, str]) -> tuple[PublicKey, ...]:

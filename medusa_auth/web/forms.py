@@ -3,7 +3,7 @@
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, PasswordField, StringField
+from wtforms import EmailField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, StopValidation
 
 from ..auth.identity_service import MIN_PASSWORD_LENGTH
@@ -62,3 +62,17 @@ class InviteForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     """No fields: only the CSRF token."""
+
+
+_CODE = [DataRequired("Enter the code."), Length(max=64, message="Enter the 6-digit code or a recovery code.")]
+
+
+class CodeForm(FlaskForm):
+    """The second step of signing in, and turning two-step sign-in off: a code from the app or a recovery code."""
+
+    code = StringField("Code from your authenticator app, or a recovery code", _CODE)
+
+
+class EnrolForm(FlaskForm):
+    factor_id = HiddenField(validators=[DataRequired(), Length(max=64)])
+    code = StringField("Code from your authenticator app", _CODE)

@@ -13,15 +13,26 @@ from wtforms import ValidationError
 from .. import sessions
 from ..actors import USER
 from ..admin import invite_service
-from ..auth import identity_service, passkeys, redirect_sign_in, reset
+from ..auth import identity_service, mfa_service, passkeys, redirect_sign_in, reset
 from ..database import db
 from ..errors import ApiError
 from ..extension import medusa_auth
+from ..mfa import factors
 from ..models import AuthIdentity, digest
 from ..providers.passkey import PROVIDER as PASSKEY
 from ..request_data import path_id
 from ..security_log import security_event
-from .forms import ChangePasswordForm, EmailForm, InviteForm, LoginForm, NewPasswordForm, SignOutForm
+from . import two_step
+from .forms import (
+    ChangePasswordForm,
+    CodeForm,
+    EmailForm,
+    EnrolForm,
+    InviteForm,
+    LoginForm,
+    NewPasswordForm,
+    SignOutForm,
+)
 from .navigation import HOME, safe_next
 
 bp = Blueprint("web", __name__, url_prefix="/app", static_folder="static", static_url_path="/static")
@@ -64,8 +75,18 @@ def account() -> Any:
     user = sessions.signed_in_user()
     if user is None:
         return redirect(url_for("web.login", next=HOME))
+    row = sessions.current()
+    assert row is not None  # signed_in_user found it
+    enabled = factors.has_enabled_factor(row.auth_identity_id)
     keys = passkeys.list_for(_session_account().identity) if medusa_auth().passkeys.enabled else None
-    return render_template("web/account.html", user=user, form=SignOutForm(), passkeys=keys)
+    return render_template(
+        "web/account.html",
+        user=user,
+        form=SignOutForm(),
+        two_step_enabled=enabled,
+        two_step_form=CodeForm(),
+        passkeys=keys,
+    )
 
 
 @bp.post("/passkeys/<passkey_id>/delete")
@@ -107,8 +128,7 @@ def login() -> Any:
             if user_id is None:
                 error = "This account has no user yet: open your invite link to finish setting it up."
             else:
-                sessions.start(USER, user_id, provider.auth_identity_id)
-                return redirect(next_path)
+                return _signed_in(provider.auth_identity, user_id, identity_service.PROVIDER, next_path)
     status = 401 if error else 400 if form.errors else 200
     providers = [(client.id, client.settings.display_name) for client in redirect_sign_in.redirect_providers_for(USER)]
     with_passkey = medusa_auth().actors.allows(USER, PASSKEY)
@@ -156,8 +176,110 @@ def provider_callback(provider: str) -> Any:
         return _message(
             "You are not signed in", f"{refused.message}.", link=_back_to_sign_in(), status=refused.status, alert=True
         )
-    sessions.start(USER, user.id, signed_in.identity.id, provider)
-    return redirect(safe_next(started.get("next")))
+    return _signed_in(signed_in.identity, user.id, provider, safe_next(started.get("next")))
+
+
+def _signed_in(identity: AuthIdentity, user_id: str, provider: str, next_path: str) -> Any:
+    """The first factor is proved: a session, or, for an identity with a second factor, the page that asks for it."""
+    if not factors.has_enabled_factor(identity.id):
+        sessions.start(USER, user_id, identity.id, provider)
+        return redirect(next_path)
+    two_step.remember_challenge(mfa_service.start_page_challenge(identity, provider), identity, provider, next_path)
+    return redirect(url_for("web.sign_in_code"))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def sign_in_code() -> Any:
+    """The second step of signing in: the code from the authenticator app, or a recovery code."""
+    pending = two_step.pending_challenge()
+    if pending is None:
+        return redirect(url_for("web.login"))
+    form = CodeForm()
+    error = None
+    if form.validate_on_submit():
+        entered = (form.code.data or "").strip()
+        try:
+            identity, completed_at = mfa_service.pass_challenge(
+                pending.claims(), pending.challenge_id, two_step.method_of(entered), entered
+            )
+        except ApiError as refused:
+            error = refused.message
+            if refused.message == mfa_service.CHALLENGE_SPENT:
+                two_step.forget_challenge()
+                return _message("Sign in again", f"{refused.message}.", link=_back_to_sign_in(), status=401)
+        else:
+            two_step.forget_challenge()
+            user_id = identity.user_id or ""
+            sessions.start(USER, user_id, identity.id, pending.provider, mfa_completed_at=completed_at)
+            return redirect(pending.next_path)
+    status = 401 if error else 400 if form.errors else 200
+    return render_template("web/mfa_code.html", form=form, error=error), status
+
+
+@bp.post("/two-step")
+def two_step_start() -> Any:
+    """Turn on two-step sign-in: a new secret as a QR code (drawn here, no outside service) and a code field."""
+    claims = _signed_in_claims()
+    if claims is None:
+        return redirect(url_for("web.login", next=url_for("web.account")))
+    started = mfa_service.start_factor(claims, {"provider": factors.TOTP})
+    form = EnrolForm(factor_id=started["mfa_factor"]["id"])
+    return _enrol_page(form, started["secret"], started["otpauth_url"])
+
+
+@bp.post("/two-step/verify")
+def two_step_verify() -> Any:
+    """The first code turns it on: every other session ends, this one starts afresh, recovery codes shown once."""
+    claims = _signed_in_claims()
+    if claims is None:
+        return redirect(url_for("web.login", next=url_for("web.account")))
+    form = EnrolForm()
+    if form.validate_on_submit():
+        try:
+            codes = mfa_service.enable_from_page(claims, form.factor_id.data or "", form.code.data)
+        except ApiError as refused:
+            return _account_message("Two-step sign-in is not on", f"{refused.message}. Start again.", refused)
+        return render_template("web/recovery_codes.html", codes=codes)
+    return redirect(url_for("web.account"))
+
+
+@bp.post("/two-step/disable")
+def two_step_disable() -> Any:
+    """Turn two-step sign-in off with a current code or a recovery code; every session ends, this one starts afresh."""
+    claims = _signed_in_claims()
+    if claims is None:
+        return redirect(url_for("web.login", next=url_for("web.account")))
+    form = CodeForm()
+    if form.validate_on_submit():
+        entered = (form.code.data or "").strip()
+        body = {"method": two_step.method_of(entered), "code": entered}
+        try:
+            for factor in mfa_service.list_factors(claims):
+                if factor["status"] == factors.ENABLED:
+                    mfa_service.disable_factor(claims, factor["id"], body, by_cookie=True)
+        except ApiError as refused:
+            return _account_message("Two-step sign-in is still on", f"{refused.message}.", refused)
+        flash("Two-step sign-in is off.")
+    return redirect(url_for("web.account"))
+
+
+def _account_message(heading: str, message: str, refused: ApiError) -> tuple[str, int]:
+    return _message(
+        heading, message, link=(url_for("web.account"), "Back to your account"), status=refused.status, alert=True
+    )
+
+
+def _signed_in_claims() -> dict[str, Any] | None:
+    row = sessions.current()
+    if row is None or row.actor_type != USER or not row.actor_id:
+        return None
+    return sessions.auth_context(row)
+
+
+def _enrol_page(form: EnrolForm, secret: str, otpauth_url: str) -> tuple[str, int]:
+    return render_template(
+        "web/mfa_enrol.html", form=form, secret=secret, otpauth_url=otpauth_url, qr_svg=two_step.qr_svg(otpauth_url)
+    ), 200
 
 
 def _provider_callback_url(provider: str) -> str:
@@ -234,14 +356,15 @@ def change_password() -> Any:
     error = None
     if form.validate_on_submit():
         try:
+            claims = sessions.auth_context(row)
             identity = identity_service.change_password(
-                sessions.auth_context(row), form.current_password.data or "", form.password.data or ""
+                claims, form.current_password.data or "", form.password.data or ""
             )
         except ApiError as refused:
             wrong = refused.message == identity_service.WRONG_CURRENT_PASSWORD
             error = "That is not your current password." if wrong else refused.message
         else:
-            sessions.start(USER, user.id, identity.id, row.auth_provider)
+            identity_service.sign_in_again(identity, claims, True, identity_service.mfa_completed_at(claims))
             flash("Your password has been changed, and every other session signed in with the old one has ended.")
             return redirect(url_for("web.account"))
     return _new_password_page(
@@ -271,9 +394,10 @@ def invite() -> Any:
         else:
             provider = identity_service.find_provider_identity(user.email)
             assert provider is not None  # created or reclaimed with the user, in the same transaction
-            sessions.start(USER, user.id, provider.auth_identity_id)
-            flash("Welcome! Your account is ready and you are signed in.")
-            return redirect(url_for("web.account"))
+            signed_in = _signed_in(provider.auth_identity, user.id, identity_service.PROVIDER, url_for("web.account"))
+            if two_step.pending_challenge() is None:  # after the session starts: starting one clears Flask's
+                flash("Welcome! Your account is ready and you are signed in.")
+            return signed_in
     intro = f"You are invited as {pending.email}. Choose your name and a password."
     if invite_service.has_identity(pending):
         # The link proves the address is the invitee's, whoever registered it before.

@@ -1,7 +1,7 @@
 """api keys: Medusa's secret and publishable keys, found by a keyed hash of the token
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-29 23:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """passkeys: WebAuthn credentials of auth identities, and the challenges handed out for them
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-29 23:00:00.000000
 
 """
