@@ -226,7 +226,7 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
             security_event("token_refused", reason="malformed authorization header", path=_logged_path())
         raise unauthorized()
     if token.startswith(api_keys.PREFIXES[api_keys.SECRET]):
-        security_event("token_refused", reason="secret API key sent as a bearer token", path=request.path)
+        security_event("token_refused", reason="secret API key sent as a bearer token", path=_logged_path())
         raise unauthorized(SECRET_KEY_AS_BEARER)
     try:
         claims = tokens.verify(token, kinds)
@@ -259,7 +259,7 @@ def _secret_key_context(header: str) -> dict[str, Any]:
     key_id = medusa_auth().api_keys.find(api_keys.SECRET, token) if token is not None else None
     if key_id is None:
         reason = "malformed secret API key" if token is None else "unknown or revoked secret API key"
-        security_event("api_key_refused", reason=reason, path=request.path)
+        security_event("api_key_refused", reason=reason, path=_logged_path())
         raise unauthorized()
     return api_keys.auth_context(key_id)
 
@@ -273,7 +273,7 @@ def _check_publishable_key(current: Request) -> None:
     if token is None:
         raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_REQUIRED)
     if live.find(api_keys.PUBLISHABLE, token.strip(" ")) is None:
-        security_event("api_key_refused", reason="unknown or revoked publishable key", path=current.path)
+        security_event("api_key_refused", reason="unknown or revoked publishable key", path=_logged_path())
         raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_INVALID)
 
 
