@@ -7,7 +7,6 @@ them apart), and 41 requests for one account sent 41 mails, each replacing the o
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
@@ -23,7 +22,7 @@ from medusa_auth import background
 from medusa_auth.auth import throttle
 from medusa_auth.database import db
 from medusa_auth.models import RateLimitCounter
-from tests.helpers import PASSWORD, AuthActions, csrf_token
+from tests.helpers import PASSWORD, AuthActions, csrf_token, security_events
 from tests.web_fixtures import Mailbox, link_in, token_of
 
 VICTIM = "victim@example.com"
@@ -49,11 +48,6 @@ def settled(mailbox: Mailbox) -> int:
     """How many mails arrived once every queued reset job has run (each job sends its mail before it ends)."""
     assert background.wait_idle(10.0)
     return len(mailbox.messages)
-
-
-def security_events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
-    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
-    return [e for e in events if e["event"] == name]
 
 
 # -- finding 3: timing ---------------------------------------------------------------------------------

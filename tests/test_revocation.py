@@ -8,8 +8,6 @@ sees the state the next refresh would bring; the refresh interval and the stalen
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from datetime import timedelta
 
@@ -32,7 +30,7 @@ from medusa_auth.revocation import (
 from medusa_auth.settings import ConfigError
 from medusa_auth.tokens import InvalidToken, TokenKind, VerificationUnavailable
 from medusa_auth.verifier import revocation_feed
-from tests.helpers import PASSWORD, FakeClock, bearer, claims_of, start_session
+from tests.helpers import PASSWORD, FakeClock, bearer, claims_of, csrf_token, security_events, start_session
 from tests.live import free_port
 from tests.web_fixtures import link_in, token_of
 
@@ -55,10 +53,6 @@ def opens(client, token: str) -> bool:
     status = client.get(ME, headers=bearer(token)).status_code
     assert status in (200, 401)
     return status == 200
-
-
-def security_events(caplog) -> list[dict]:
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
 
 
 # -- tokens carry their sign-in ---------------------------------------------------------------------
@@ -234,19 +228,13 @@ def test_a_browser_session_from_a_token_ends_with_its_sign_in(app, auth, client)
         assert browser.expires_at <= sign_in.expires_at
 
 
-def page_csrf(client, path: str) -> str:
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get(path).get_data(as_text=True))
-    assert match
-    return match.group(1)
-
-
 def test_a_page_sign_in_starts_a_sign_in_session_and_signing_out_ends_it(app, auth, client):
     auth.create_user()
-    form = {"email": "admin@example.com", "password": PASSWORD, "csrf_token": page_csrf(client, "/app/login")}
+    form = {"email": "admin@example.com", "password": PASSWORD, "csrf_token": csrf_token(client, "/app/login")}
     assert client.post("/app/login", data=form).status_code == 302
     with app.app_context():
         sid = db.session.execute(db.select(SignInSession.id)).scalar_one()
-    assert client.post("/app/logout", data={"csrf_token": page_csrf(client, "/app/")}).status_code == 302
+    assert client.post("/app/logout", data={"csrf_token": csrf_token(client, "/app/")}).status_code == 302
     with app.app_context():
         assert db.session.get(SignInSession, sid).ended_reason == "signed_out"
 
