@@ -41,7 +41,19 @@ from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.keyset import P256_ORDER, ecdsa_s
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.tokens import InvalidToken, TokenKind
-from tests.helpers import DROP, NOW, Issuer, api_key_attacks, b64, load_private, make_issuer, part, public_pem, unb64
+from tests.helpers import (
+    DROP,
+    NOW,
+    Issuer,
+    api_key_attacks,
+    b64,
+    load_private,
+    make_issuer,
+    part,
+    public_pem,
+    security_events,
+    unb64,
+)
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "admin"
@@ -499,7 +511,7 @@ def test_attack_is_refused_with_the_generic_401(make_target, attack: Attack, cap
     assert response.get_json() == REFUSED
     assert response.get_data() == reference.get_data()
     assert dict(response.headers) == dict(reference.headers)
-    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    events = security_events(caplog)
     assert [e["event"] for e in events] == ["token_refused"], events
     assert events[0]["reason"]
     for piece in {token, *token.split(".")} - {""}:
@@ -751,7 +763,7 @@ def test_a_token_of_another_actor_type_is_refused_like_a_forged_one(
     assert response.get_json() == REFUSED
     assert response.get_data() == reference.get_data() == forged.get_data()
     assert dict(response.headers) == dict(reference.headers) == dict(forged.headers)
-    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    events = security_events(caplog)
     assert [e["event"] for e in events] == ["token_refused"], events
     for piece in {token, *token.split(".")} - {""}:
         if len(piece) >= 16:
@@ -834,7 +846,7 @@ def test_api_key_attack_is_refused_with_the_generic_401(app, make_target, name: 
     assert response.status_code == 401, (name, response.get_data()[:300])
     assert response.get_data() == reference.get_data()
     assert dict(response.headers) == dict(reference.headers)
-    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "medusa_auth.security"]
+    events = security_events(caplog)
     assert [e["event"] for e in events] in (["api_key_refused"], ["token_refused"]), events
     for token in (keys.secret, keys.publishable, keys.revoked):
         assert token[3:] not in caplog.text
