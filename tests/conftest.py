@@ -56,9 +56,10 @@ def ed25519_pem() -> str:
     return private_key_pem(generate_private_key("Ed25519"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def database_url(tmp_path_factory: pytest.TempPathFactory, rsa_pem: str) -> str:
-    """A database migrated once per session with the real Alembic revisions."""
+    """A database migrated once per session with the real Alembic revisions, before any test: a live server's
+    test on PostgreSQL must not find the rows a run killed midway left behind (downgrade drops them)."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
     with app.app_context():
