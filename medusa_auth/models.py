@@ -470,5 +470,6 @@ class WebAuthnChallenge(db.Model):  # type: ignore[name-defined]
     challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     ceremony: Mapped[str] = mapped_column(String(32))  # registration or authentication
     actor_type: Mapped[str] = mapped_column(String(64))
-    auth_identity_id: Mapped[str | None] = mapped_column(String(64))  # whose registration; None to sign in
+    auth_identity_id: Mapped[str | None] = mapped_column(String(64))  # whose registration or second factor
+    mfa_challenge_id: Mapped[str | None] = mapped_column(String(64))  # the sign-in challenge a second factor answers
     expires_at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch

@@ -1,14 +1,18 @@
-"""Passkeys of auth identities: register, list and delete them signed in, and sign in with one alone.
+"""Passkeys of auth identities: register, list and delete them signed in, sign in with one alone, and answer a
+password sign-in's MFA challenge with one.
 
 The WebAuthn ceremonies are ``providers/passkey.py``'s; this module holds the rows (``Passkey``) and
 decides whose they are. A passkey belongs to one auth identity, whatever its actors: signing in as an
 actor type the identity has no actor of gives a registration token (``actor_id: ""``), as every
 provider does. Every refusal is one ``passkey_refused`` security-log line and a 401 saying why.
+
+A passkey alone never turns on the second factor: a password sign-in is challenged only for an identity
+with an enabled TOTP factor (``mfa_service``); that challenge then also takes the identity's passkeys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
@@ -18,11 +22,12 @@ from ..actors import actor_id_of
 from ..database import db
 from ..errors import ApiError, not_found, unauthorized
 from ..extension import medusa_auth
-from ..models import AuthIdentity, Passkey, SignInSession
+from ..models import AuthIdentity, MfaChallenge, Passkey, SignInSession
 from ..providers.passkey import (
     AUTHENTICATION,
     PROVIDER,
     REGISTRATION,
+    SECOND_FACTOR,
     Answer,
     PasskeyRefused,
     PendingCeremony,
@@ -44,6 +49,7 @@ ALREADY_REGISTERED = "This passkey is already registered"
 CLONED = "This passkey's signature counter went backwards: it may have been copied, so it is refused"
 UNAVAILABLE = "Passkeys are not available on this server (MEDUSA_BACKEND_URL's host is not a domain)"
 TOO_MANY = f"An account may hold at most {MAX_PASSKEYS} passkeys: delete one first"
+NO_PASSKEY = "This account has no passkey: answer with a code"
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,14 @@ def list_for(identity: AuthIdentity) -> list[Passkey]:
     return list(db.session.execute(query).scalars())
 
 
+def has_passkey(auth_identity_id: str) -> bool:
+    """Whether the identity can answer with a passkey here: it has one, and this server is a relying party."""
+    if not medusa_auth().passkeys.enabled:
+        return False
+    query = db.select(Passkey.id).filter_by(auth_identity_id=auth_identity_id).limit(1)
+    return db.session.execute(query).first() is not None
+
+
 def delete(account: Account, passkey_id: str) -> Passkey:
     """Remove one of the identity's passkeys (a recent sign-in needed); another identity's is not found."""
     identity = _recently_signed_in(account)
@@ -136,6 +150,7 @@ def delete(account: Account, passkey_id: str) -> Passkey:
 
 def sign_in_options(actor_type: str) -> dict[str, Any]:
     """Request options for signing in as ``actor_type`` with any discoverable passkey (no username)."""
+    throttle.check_passkey_options()
     return _stored(lambda rp: rp.request_options(PendingCeremony(AUTHENTICATION, actor_type, None)))
 
 
@@ -157,27 +172,67 @@ def sign_in(actor_type: str, credential: dict[str, Any]) -> str:
 
 def authenticate(actor_type: str, credential: dict[str, Any]) -> AuthIdentity:
     """The identity whose registered passkey signed a live challenge of ours; its counter and last use updated."""
-    rp = _relying_party()
     try:
-        answer = rp.read_assertion(credential)
-        _take(rp, answer, PendingCeremony(AUTHENTICATION, actor_type, None))
+        passkey = _checked_assertion(credential, PendingCeremony(AUTHENTICATION, actor_type, None))
     except PasskeyRefused as refused:
-        _refuse(refused.message, refused.reason, AUTHENTICATION, actor_type=actor_type)
-    passkey = _by_credential_id(answer.credential_id)
-    if passkey is None:
-        _refuse(NOT_REGISTERED, "unknown credential", AUTHENTICATION, actor_type=actor_type)
-    ids = {"actor_type": actor_type, "auth_identity_id": passkey.auth_identity_id, "passkey_id": passkey.id}
-    if answer.user_handle is not None and answer.user_handle != passkey.auth_identity_id.encode():
-        _refuse(ANOTHER_ACCOUNT, "user handle of another identity", AUTHENTICATION, **ids)
-    try:
-        received = rp.verify_assertion(answer, passkey.public_key)
-    except PasskeyRefused as refused:
-        _refuse(refused.message, refused.reason, AUTHENTICATION, **ids)
-    if not counter_went_forward(passkey.sign_count, received):
-        _refuse(CLONED, f"counter {received} after {passkey.sign_count}: cloned authenticator?", AUTHENTICATION, **ids)
-    passkey.sign_count, passkey.last_used_at = received, clock.now_datetime()
+        raise unauthorized(refused.message) from None
     db.session.commit()
     return passkey.auth_identity
+
+
+def second_factor_options(identity: AuthIdentity, challenge: MfaChallenge) -> dict[str, Any]:
+    """Request options to answer ``challenge`` (a password sign-in's) with one of the identity's own passkeys:
+    only those are allowed, and the WebAuthn challenge is bound to this identity and this MFA challenge."""
+    throttle.check_passkey_options()
+    existing = list_for(identity)
+    if not existing:
+        raise ApiError(400, "not_allowed", NO_PASSKEY)
+    allowed = [(passkey.credential_id, passkey.transports) for passkey in existing]
+    return _stored(lambda rp: rp.request_options(_second_factor(challenge), allowed))
+
+
+def verify_second_factor(challenge: MfaChallenge, credential: dict[str, Any]) -> None:
+    """The challenge's identity's own passkey signed the options handed out for this challenge (its counter and
+    last use updated; the caller commits); ``PasskeyRefused``, already logged, otherwise."""
+    _checked_assertion(credential, _second_factor(challenge), owner=challenge.auth_identity_id)
+
+
+def _second_factor(challenge: MfaChallenge) -> PendingCeremony:
+    return PendingCeremony(SECOND_FACTOR, challenge.actor_type, challenge.auth_identity_id, challenge.id)
+
+
+def _checked_assertion(credential: dict[str, Any], expected: PendingCeremony, owner: str | None = None) -> Passkey:
+    """The registered passkey (``owner``'s, when one is named) that signed a live challenge handed out for
+    ``expected``, its counter and last use updated (the caller commits). The one place an assertion is checked:
+    each refusal is one ``passkey_refused`` line, then ``PasskeyRefused``."""
+    rp = _relying_party()
+    # Whose ceremony it was (a second factor's: the account signing in), then which passkey answered.
+    logged = {name: value for name, value in asdict(expected).items() if name != "ceremony" and value is not None}
+    try:
+        answer = rp.read_assertion(credential)
+        _take(rp, answer, expected)
+        passkey = _by_credential_id(answer.credential_id)
+        if passkey is None:
+            raise PasskeyRefused(NOT_REGISTERED, "unknown credential")
+        logged.setdefault("auth_identity_id", passkey.auth_identity_id)
+        logged["passkey_id"] = passkey.id
+        _check_signer(rp, answer, passkey, owner)
+    except PasskeyRefused as refused:
+        _log_refusal(refused.reason, expected.ceremony, **logged)
+        raise
+    return passkey
+
+
+def _check_signer(rp: RelyingParty, answer: Answer, passkey: Passkey, owner: str | None) -> None:
+    """The answer is ``passkey``'s (whose it claims, whose it must be, its signature, its counter): record its use."""
+    if owner is not None and passkey.auth_identity_id != owner:
+        raise PasskeyRefused(ANOTHER_ACCOUNT, "credential of another identity")
+    if answer.user_handle is not None and answer.user_handle != passkey.auth_identity_id.encode():
+        raise PasskeyRefused(ANOTHER_ACCOUNT, "user handle of another identity")
+    received = rp.verify_assertion(answer, passkey.public_key)
+    if not counter_went_forward(passkey.sign_count, received):
+        raise PasskeyRefused(CLONED, f"counter {received} after {passkey.sign_count}: cloned authenticator?")
+    passkey.sign_count, passkey.last_used_at = received, clock.now_datetime()
 
 
 def _recently_signed_in(account: Account) -> AuthIdentity:
@@ -218,8 +273,12 @@ def _unavailable(error: Exception) -> ApiError:
 
 
 def _refuse(message: str, reason: str, ceremony: str, **ids: str) -> NoReturn:
-    security_event("passkey_refused", reason=reason, ceremony=ceremony, client=throttle.client_address(), **ids)
+    _log_refusal(reason, ceremony, **ids)
     raise unauthorized(message)
+
+
+def _log_refusal(reason: str, ceremony: str, **ids: str) -> None:
+    security_event("passkey_refused", reason=reason, ceremony=ceremony, client=throttle.client_address(), **ids)
 
 
 def _by_credential_id(credential_id: str) -> Passkey | None:

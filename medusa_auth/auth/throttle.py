@@ -1,7 +1,7 @@
 """Login throttling: failed sign-ins counted per account, per client address and per both, in a shared store.
 
-Registrations are counted per client address too (``check_registration``), and password-reset requests
-per client address and per account (``check_reset``).
+Registrations are counted per client address too (``check_registration``), so are passkey options
+(``check_passkey_options``), and password-reset requests per client address and per account (``check_reset``).
 
 Every attempt is charged to its counters before the password is checked and given back unless it
 failed, so only failures count, exactly, even under concurrency. Each counter lives in a fixed window
@@ -44,6 +44,9 @@ REGISTRATIONS = parse("30 per 15 minutes")
 # link is not replaced again within the window.
 RESETS_PER_ADDRESS = parse("20 per 15 minutes")
 RESETS_PER_ACCOUNT = parse("3 per 15 minutes")
+# Passkey options from one address, answered or not: each stores a challenge for 5 minutes. The login's address
+# limit, on a counter of its own, so a page's passkey autofill never spends what password sign-ins may fail.
+PASSKEY_OPTIONS = ADDRESS
 _IPV6_NETWORK_BITS = 64  # one IPv6 client owns a whole /64; counting single addresses would be no limit at all
 
 
@@ -84,6 +87,12 @@ def check_registration() -> None:
     """Charge a registration to its client address: each costs a password hash and tells whether an email exists."""
     counter = Counter("address", REGISTRATIONS, ("register", "address", client_address()))
     _charge([counter], "registration_throttled")
+
+
+def check_passkey_options() -> None:
+    """Charge a passkey ceremony's options to their client address: each keeps a challenge in the shared store."""
+    counter = Counter("address", PASSKEY_OPTIONS, ("passkey-options", "address", client_address()))
+    _charge([counter], "passkey_options_throttled")
 
 
 def check_reset(identifier: str) -> bool:

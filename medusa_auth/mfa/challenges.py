@@ -49,6 +49,12 @@ def complete(challenge_id: str, auth_identity_id: str) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
+def open_challenge(challenge_id: str, auth_identity_id: str) -> MfaChallenge | None:
+    """The identity's challenge if it can still be answered (live, attempts left); None otherwise."""
+    live = _live(challenge_id, auth_identity_id) & (MfaChallenge.attempts < MAX_ATTEMPTS)
+    return db.session.execute(db.select(MfaChallenge).where(live)).scalar_one_or_none()
+
+
 def attempts_left(challenge_id: str) -> int:
     attempts = db.session.execute(db.select(MfaChallenge.attempts).filter_by(id=challenge_id)).scalar_one_or_none()
     return 0 if attempts is None else max(0, MAX_ATTEMPTS - attempts)

@@ -3,9 +3,10 @@
 The relying party is MEDUSA_BACKEND_URL's domain (or WEBAUTHN_RP_ID) and its origins; user
 verification is required in every ceremony. A challenge is kept server-side (``single_use``: Redis or
 the ``webauthn_challenge`` table, by its SHA-256) for 5 minutes, bound to its ceremony, the actor type
-and, for a registration, the identity; the answer carries it in ``clientDataJSON``, which is how it is
-found again, once. Every refusal is a ``PasskeyRefused`` whose message a person can read and whose
-reason goes to the security log. Nothing here knows Flask's request or the database's passkey rows.
+and, for a registration or a second factor, the identity (a second factor's to its MFA challenge too);
+the answer carries it in ``clientDataJSON``, which is how it is found again, once. Every refusal is a
+``PasskeyRefused`` whose message a person can read and whose reason goes to the security log. Nothing
+here knows Flask's request or the database's passkey rows.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ PROVIDER = "passkey"
 RP_NAME = "Medusa Auth"
 CHALLENGE_LIFETIME_SECONDS = 300
 REGISTRATION = "registration"
+AUTHENTICATION = "authentication"  # a sign-in with the passkey alone
+SECOND_FACTOR = "second_factor"  # a password sign-in's MFA challenge answered with the passkey
 MAX_CREDENTIAL_ID_BYTES = 1023  # WebAuthn §7.1 step 24: a longer one is refused
-AUTHENTICATION = "authentication"
 # What a hostile body may make the parsers raise besides the library's own errors (base64, CBOR, structs).
 _MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, AttributeError)
 
@@ -74,9 +76,11 @@ class PasskeyRefused(Exception):
 class PendingCeremony:
     """What a challenge was handed out for; the answer must come back for the same."""
 
-    ceremony: str  # REGISTRATION or AUTHENTICATION
+    ceremony: str  # REGISTRATION, AUTHENTICATION or SECOND_FACTOR
     actor_type: str
-    auth_identity_id: str | None  # a registration's identity; None for a sign-in (anyone's passkey)
+    auth_identity_id: str | None  # whose registration or second factor; None for a sign-in (anyone's passkey)
+    # A second factor's MFA challenge. The default: a record Redis kept from before this field reads as no challenge.
+    mfa_challenge_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,13 +136,17 @@ class RelyingParty:
         self.challenges.save(bytes_to_base64url(options.challenge), pending)
         return options_to_json_dict(options)
 
-    def request_options(self, pending: PendingCeremony) -> dict[str, Any]:
-        """``navigator.credentials.get()``'s options (as JSON): any discoverable credential, the person verified."""
+    def request_options(
+        self, pending: PendingCeremony, allowed: list[tuple[str, list[str]]] | None = None
+    ) -> dict[str, Any]:
+        """``navigator.credentials.get()``'s options (as JSON), the person verified: any discoverable credential, or
+        only those ``allowed`` (credential id, transports)."""
         assert self.rp_id is not None
         options = generate_authentication_options(
             rp_id=self.rp_id,
             timeout=CHALLENGE_LIFETIME_SECONDS * 1000,
             user_verification=UserVerificationRequirement.REQUIRED,
+            allow_credentials=[_descriptor(credential_id, transports) for credential_id, transports in allowed or []],
         )
         self.challenges.save(bytes_to_base64url(options.challenge), pending)
         return options_to_json_dict(options)
@@ -253,10 +261,19 @@ def _known_transports(value: Any) -> list[str]:
     return [t for t in value if isinstance(t, str) and t in known][:8] if isinstance(value, list) else []
 
 
+# PendingCeremony's fields, in the order compared, as the security log names them.
+_FIELD_NAMES = {
+    "ceremony": "ceremony",
+    "actor_type": "actor type",
+    "auth_identity_id": "identity",
+    "mfa_challenge_id": "MFA challenge",
+}
+
+
 def _difference(pending: PendingCeremony, expected: PendingCeremony) -> str:
-    for name in ("ceremony", "actor_type", "auth_identity_id"):
-        if getattr(pending, name) != getattr(expected, name):
-            return name.replace("auth_identity_id", "identity").replace("_", " ")
+    for field_name, logged in _FIELD_NAMES.items():
+        if getattr(pending, field_name) != getattr(expected, field_name):
+            return logged
     return "ceremony"
 
 
