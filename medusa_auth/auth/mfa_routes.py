@@ -1,7 +1,7 @@
 """/auth/mfa and /auth/verification routes (SPEC §11): parse, call one function of ``mfa_service``, answer.
 
 The guard has already checked the credential: an access or registration token (or session) of any
-actor type on the factor and recovery-code routes, the challenge token alone on the challenge route.
+actor type on the factor and recovery-code routes, the challenge token alone on the challenge routes.
 """
 
 from __future__ import annotations
@@ -53,9 +53,17 @@ def generate_recovery_codes() -> dict[str, Any]:
     return {"recovery_codes": mfa_service.generate_recovery_codes(g.auth_context, json_object(allow_empty=True))}
 
 
+@bp.post("/challenges/<challenge_id>/options")
+def challenge_options(challenge_id: str) -> dict[str, Any]:
+    """WebAuthn request options to answer a sign-in's challenge with a passkey (bearer: its challenge token):
+    the identity's own passkeys only, the challenge bound to this sign-in."""
+    return mfa_service.challenge_options(g.auth_context, path_id(challenge_id, "MFA challenge"))
+
+
 @bp.post("/challenges/<challenge_id>/verify")
 def verify_challenge(challenge_id: str) -> dict[str, str]:
-    """Answer a sign-in's challenge (bearer: its challenge token): the signed-in token."""
+    """Answer a sign-in's challenge (bearer: its challenge token) with a code, or a passkey's answer
+    (``webauthn``, after ``options``): the signed-in token."""
     body = json_object()
     challenge = path_id(challenge_id, "MFA challenge")
     return {"token": mfa_service.verify_challenge(g.auth_context, challenge, body.get("method"), body.get("code"))}

@@ -1,35 +1,56 @@
 """Second factors (SPEC §11): enrolment, recovery codes, and the sign-in that waits for its challenge.
 
 Every sign-in answers through ``sign_in_answer``: a plain token, or, for an identity with an enabled
-factor, a challenge token that opens only ``/auth/mfa/challenges/{id}/verify``, which gives the token
-with ``mfa_challenge_completed_at``. The methods a challenge takes are one table (``METHODS``): a new
-one (passkeys) is a row, not a branch.
+factor, a challenge token that opens only ``/auth/mfa/challenges/{id}/...``: ``verify`` gives the token
+with ``mfa_challenge_completed_at``, and ``options`` the WebAuthn options to answer with a passkey. The
+methods a challenge takes are one table (``METHODS``): a new one is a row, not a branch.
+
+Only an enabled factor (TOTP) starts a challenge: a registered passkey alone does not, so a storefront
+on Medusa's JS SDK never meets ``mfa_required`` unasked, and a lost passkey with no recovery codes cannot
+lock an account. Once a challenge is started, an identity with a passkey may answer it with one
+(``webauthn``). MFA_REQUIRED_FOR counts TOTP enrolment only.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import clock
+from .. import clock, strict_json
 from ..actors import USER
 from ..database import db
 from ..errors import ApiError, invalid_data, not_found, unauthorized
 from ..extension import medusa_auth
 from ..mfa import challenges, factors, recovery_codes
-from ..models import AuthIdentity, MfaFactor
+from ..models import AuthIdentity, MfaChallenge, MfaFactor
+from ..providers.passkey import PasskeyRefused
 from ..request_data import metadata_field
 from ..security_log import security_event
 from ..tokens import TokenKind
-from . import identity_service, throttle, verification_service
+from . import identity_service, passkeys, throttle, verification_service
 
 INVALID_CODE = "Invalid MFA code"
 CHALLENGE_SPENT = "MFA challenge is expired or has no attempts left"
-PROVIDERS = (factors.TOTP,)  # factor providers a person can enrol (passkeys add theirs)
+PROVIDERS = (factors.TOTP,)  # factor providers a person can enrol (a passkey is registered at /auth/passkeys)
 _MAX_CODE_LENGTH = 64
+MAX_ASSERTION_LENGTH = 16 * 1024  # a passkey's answer as JSON text: a few hundred bytes, a 1023-byte id at most
 _MAX_ISSUER_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One answer to check: whose, what was sent (as its method read it), and which sign-in challenge it answers."""
+
+    auth_identity_id: str
+    code: Any
+    challenge_id: str | None  # None when the answer proves oneself to turn a factor off
+
+
+class WrongAnswer(Exception):
+    """A method's refusal that says why (a passkey's): counted as a wrong code, its message shown."""
 
 
 @dataclass(frozen=True)
@@ -37,27 +58,64 @@ class Method:
     """A way to answer a challenge (or to prove oneself when disabling a factor)."""
 
     offered: Callable[[str], bool]  # auth identity id -> whether the method applies to it
-    check: Callable[[str, str], bool]  # (auth identity id, code) -> whether it is right; uses it up
+    check: Callable[[Attempt], bool]  # whether it is right; uses it up; may raise WrongAnswer
+    read: Callable[[Any], Any]  # the code as sent -> what ``check`` takes; 400 invalid_data for a bad shape
+    challenge_only: bool = False  # answers a sign-in's challenge, never a factor's disabling
 
 
 def _totp_offered(auth_identity_id: str) -> bool:
     return any(f.status == factors.ENABLED and f.provider == factors.TOTP for f in factors.factors_of(auth_identity_id))
 
 
-def _check_totp(auth_identity_id: str, code: str) -> bool:
+def _check_totp(attempt: Attempt) -> bool:
     keys = medusa_auth().mfa_keys
-    enabled = [f for f in factors.factors_of(auth_identity_id) if f.status == factors.ENABLED]
-    return any(factors.accept_totp(keys, f, code) for f in enabled if f.provider == factors.TOTP)
+    enabled = [f for f in factors.factors_of(attempt.auth_identity_id) if f.status == factors.ENABLED]
+    return any(factors.accept_totp(keys, f, attempt.code) for f in enabled if f.provider == factors.TOTP)
 
 
-def _check_recovery_code(auth_identity_id: str, code: str) -> bool:
-    return factors.use_recovery_code(medusa_auth().mfa_keys, auth_identity_id, code)
+def _check_recovery_code(attempt: Attempt) -> bool:
+    return factors.use_recovery_code(medusa_auth().mfa_keys, attempt.auth_identity_id, attempt.code)
+
+
+def _check_passkey(attempt: Attempt) -> bool:
+    """The identity's own passkey signed the options handed out for this very challenge (``challenge_options``)."""
+    # challenge_only: pass_challenge has just charged this attempt to it, so it is live and the identity's.
+    challenge = db.session.get(MfaChallenge, attempt.challenge_id)
+    if challenge is None:  # completed by a request racing this one
+        return False
+    try:
+        passkeys.verify_second_factor(challenge, attempt.code)
+    except PasskeyRefused as refused:
+        raise WrongAnswer(refused.message) from None
+    return True
+
+
+def _code(code: Any) -> str:
+    if not isinstance(code, str) or not code.strip() or len(code) > _MAX_CODE_LENGTH:
+        raise invalid_data("code must be a non-empty string")
+    return code.strip()
+
+
+def _assertion(code: Any) -> dict[str, Any]:
+    """A passkey's answer (PublicKeyCredential.toJSON()): a JSON object, or the same as a string of JSON."""
+    if isinstance(code, str) and len(code) <= MAX_ASSERTION_LENGTH:
+        try:
+            code = strict_json.loads(code.encode())
+        except (strict_json.NotStrictJson, UnicodeEncodeError):
+            code = None
+    if not isinstance(code, dict) or len(json.dumps(code)) > MAX_ASSERTION_LENGTH:
+        raise invalid_data(
+            f"code must be the passkey's answer: a JSON object, at most {MAX_ASSERTION_LENGTH} characters"
+        )
+    return code
 
 
 RECOVERY_CODE = "recovery_code"
+WEBAUTHN = "webauthn"
 METHODS: dict[str, Method] = {
-    factors.TOTP: Method(_totp_offered, _check_totp),
-    RECOVERY_CODE: Method(lambda _: True, _check_recovery_code),
+    factors.TOTP: Method(_totp_offered, _check_totp, _code),
+    WEBAUTHN: Method(passkeys.has_passkey, _check_passkey, _assertion, challenge_only=True),
+    RECOVERY_CODE: Method(lambda _: True, _check_recovery_code, _code),
 }
 
 
@@ -89,21 +147,53 @@ def sign_in_answer(
         auth_provider=provider,
     )
     security_event("mfa_challenge_started", auth_identity_id=identity.id, actor_type=actor_type, provider=provider)
-    methods = [name for name, method in METHODS.items() if method.offered(identity.id)]
-    return {"token": token, "mfa_required": True, "mfa_challenge": challenges.to_dict(challenge, methods)}
+    return {
+        "token": token,
+        "mfa_required": True,
+        "mfa_challenge": challenges.to_dict(challenge, methods_for(identity.id)),
+    }
+
+
+def methods_for(auth_identity_id: str) -> list[str]:
+    """The methods the identity's challenge takes (``mfa_challenge.methods``)."""
+    return [name for name, method in METHODS.items() if method.offered(auth_identity_id)]
 
 
 def verify_challenge(claims: dict[str, Any], challenge_id: str, method_name: Any, code: Any) -> str:
     """The right code starts the sign-in (its session): its first token, with the completion. Every attempt
     counts (5 a challenge; the login throttle)."""
-    if claims.get("mfa_challenge_id") != challenge_id:
-        security_event("token_refused", reason="challenge token of another challenge", path_challenge=challenge_id)
-        raise unauthorized()
+    _own_challenge(claims, challenge_id)
     identity, completed_at = pass_challenge(claims, challenge_id, method_name, code)
     user_metadata = claims.get("user_metadata") if isinstance(claims.get("user_metadata"), dict) else {}
     return identity_service.sign_in(
         identity, str(claims["actor_type"]), str(claims["auth_provider"]), user_metadata, completed_at
     )
+
+
+def challenge_options(claims: dict[str, Any], challenge_id: str) -> dict[str, Any]:
+    """WebAuthn request options to answer the bearer's own challenge with a passkey (then ``verify``, ``webauthn``)."""
+    _own_challenge(claims, challenge_id)
+    return passkey_options(claims, challenge_id)
+
+
+def passkey_options(claims: dict[str, Any], challenge_id: str) -> dict[str, Any]:
+    """Request options for a live challenge: the identity's own passkeys only, bound to this challenge.
+
+    ``claims``: the challenge's sign-in (``auth_identity_id``, ``iat``), from its token or the page's cookie.
+    """
+    identity = identity_service.current_identity(claims)
+    challenge = challenges.open_challenge(challenge_id, identity.id)
+    if challenge is None:
+        security_event("mfa_challenge_refused", reason="spent or expired", auth_identity_id=identity.id)
+        raise unauthorized(CHALLENGE_SPENT)
+    return passkeys.second_factor_options(identity, challenge)
+
+
+def _own_challenge(claims: dict[str, Any], challenge_id: str) -> None:
+    """A challenge token opens its own challenge only: another's is the one 401."""
+    if claims.get("mfa_challenge_id") != challenge_id:
+        security_event("token_refused", reason="challenge token of another challenge", path_challenge=challenge_id)
+        raise unauthorized()
 
 
 def start_page_challenge(identity: AuthIdentity, provider: str) -> str:
@@ -119,25 +209,34 @@ def pass_challenge(claims: dict[str, Any], challenge_id: str, method_name: Any, 
 
     ``claims``: the challenge's sign-in (``auth_identity_id``, ``iat``), from its token or the page's cookie.
     """
-    method = _method(method_name)
-    code_text = _code(code)
+    method = _method(method_name, challenge=True)
+    answer = method.read(code)
     identity = identity_service.current_identity(claims)  # gone, or its credentials changed since: 401
     account = _throttle_account(identity.id)
     throttle.check(account)
     if not challenges.charge_attempt(challenge_id, identity.id):
         security_event("mfa_challenge_refused", reason="spent or expired", auth_identity_id=identity.id)
         raise unauthorized(CHALLENGE_SPENT)
-    if not method.check(identity.id, code_text) or not challenges.complete(challenge_id, identity.id):
+    wrong = _wrong(method, Attempt(identity.id, answer, challenge_id))
+    if wrong is not None or not challenges.complete(challenge_id, identity.id):
         db.session.commit()
         left = challenges.attempts_left(challenge_id)
         security_event("mfa_challenge_failed", method=method_name, auth_identity_id=identity.id, attempts_left=left)
-        raise unauthorized(INVALID_CODE if left else CHALLENGE_SPENT)
+        raise unauthorized((wrong or INVALID_CODE) if left else CHALLENGE_SPENT)
     if method_name == RECOVERY_CODE:
         _recovery_code_used(identity)
     db.session.commit()
     throttle.record_success(account)
     security_event("mfa_challenge_completed", method=method_name, auth_identity_id=identity.id)
     return identity, clock.iso(clock.now())
+
+
+def _wrong(method: Method, attempt: Attempt) -> str | None:
+    """None for a right answer; else what to tell the person (a method may say why: a passkey does)."""
+    try:
+        return None if method.check(attempt) else INVALID_CODE
+    except WrongAnswer as wrong:
+        return str(wrong)
 
 
 def _recovery_code_used(identity: AuthIdentity) -> None:
@@ -203,14 +302,14 @@ def disable_factor(claims: dict[str, Any], factor_id: str, body: dict[str, Any],
     (``token`` for a bearer, a new session for a cookie), with the second factor the code just proved."""
     identity = identity_service.current_identity(claims)
     factor = _factor_of(identity, factor_id)
-    method = _method(body.get("method", factors.TOTP))
+    method = _method(body.get("method", factors.TOTP), challenge=False)
     # A pending factor needs no code, but a code that is sent is read like any other.
-    code_text = _code(body.get("code")) if factor.status == factors.ENABLED or "code" in body else ""
+    code = method.read(body.get("code")) if factor.status == factors.ENABLED or "code" in body else ""
     completed_at = identity_service.mfa_completed_at(claims)
     if factor.status == factors.ENABLED:
         account = _throttle_account(identity.id)
         throttle.check(account)
-        if not method.check(identity.id, code_text):
+        if not method.check(Attempt(identity.id, code, None)):
             db.session.commit()
             security_event("mfa_factor_refused", reason="wrong code", auth_identity_id=identity.id, factor_id=factor.id)
             raise unauthorized(INVALID_CODE)
@@ -271,17 +370,13 @@ def _factor_of(identity: AuthIdentity, factor_id: str) -> MfaFactor:
     return factor
 
 
-def _method(name: Any) -> Method:
-    method = METHODS.get(name) if isinstance(name, str) else None
+def _method(name: Any, challenge: bool) -> Method:
+    """The method named, among those that answer a sign-in's challenge (``challenge``) or a factor's disabling."""
+    usable = {n: m for n, m in METHODS.items() if challenge or not m.challenge_only}
+    method = usable.get(name) if isinstance(name, str) else None
     if method is None:
-        raise invalid_data(f"method must be one of: {', '.join(METHODS)}")
+        raise invalid_data(f"method must be one of: {', '.join(usable)}")
     return method
-
-
-def _code(code: Any) -> str:
-    if not isinstance(code, str) or not code.strip() or len(code) > _MAX_CODE_LENGTH:
-        raise invalid_data("code must be a non-empty string")
-    return code.strip()
 
 
 def _optional_text(body: dict[str, Any], name: str, max_length: int) -> str | None:
