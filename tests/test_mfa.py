@@ -276,7 +276,14 @@ def test_a_challenge_token_answers_only_its_own_challenge(client: FlaskClient, a
 
 
 @pytest.mark.parametrize(
-    "body", [{"method": "sms", "code": "123456"}, {"method": "totp"}, {"method": "totp", "code": 123456}]
+    "body",
+    [
+        {"method": "sms", "code": "123456"},
+        {"method": "totp"},
+        {"method": "totp", "code": 123456},
+        {"method": "totp", "code": {"id": "a passkey's answer"}},
+        {"method": "webauthn", "code": "123456"},  # a passkey's answer is a JSON object (or its text)
+    ],
 )
 def test_a_challenge_refuses_bad_bodies(client: FlaskClient, auth: AuthActions, at_step, body: dict[str, Any]):
     enrol(client, auth.token(), at_step)

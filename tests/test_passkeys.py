@@ -7,6 +7,7 @@ so each refusal is a real, signed answer with one thing wrong. The default MEDUS
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -15,13 +16,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from medusa_auth import create_app
-from medusa_auth.auth import passkeys
+from medusa_auth import clock, create_app
+from medusa_auth.auth import mfa_service, passkeys, throttle
 from medusa_auth.database import db
 from medusa_auth.models import Passkey, WebAuthnChallenge
 from medusa_auth.providers import passkey as protocol
 from medusa_auth.settings import ConfigError
 from tests.helpers import (
+    PASSWORD,
     AuthActions,
     FakeClock,
     bearer,
@@ -500,3 +502,306 @@ def test_a_passkey_sign_in_passes_the_second_factor_too(client, key, admin):
     claims = claims_of(token)
     assert claims["mfa_enabled"] is True and isinstance(claims["mfa_challenge_completed_at"], str)
     assert client.get("/admin/users/me", headers=bearer(token)).status_code == 200
+
+
+# ---------------------------------------------------------------- a passkey as the second factor (issue 18, part 7)
+
+SECOND_FACTOR = "second_factor"
+
+
+def turn_on_totp(client: FlaskClient, token: str) -> str:
+    """Enable a TOTP factor for the token's identity (its earlier sign-ins end); the secret."""
+    started = client.post("/auth/mfa/factors", json={"provider": "totp"}, headers=bearer(token)).get_json()
+    code = pyotp.TOTP(started["secret"]).at(clock.now())
+    verify = f"/auth/mfa/factors/{started['mfa_factor']['id']}/verify"
+    assert client.post(verify, json={"code": code}, headers=bearer(token)).status_code == 200
+    secret: str = started["secret"]
+    return secret
+
+
+def password_login(client: FlaskClient, email: str = "admin@example.com", **environ: Any) -> dict[str, Any]:
+    response = client.post("/auth/user/emailpass", json={"email": email, "password": PASSWORD}, environ_base=environ)
+    assert response.status_code == 200, response.get_json()
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+def challenge_path(challenge: dict[str, Any], step: str) -> str:
+    return f"/auth/mfa/challenges/{challenge['mfa_challenge']['id']}/{step}"
+
+
+def second_factor_options(client: FlaskClient, challenge: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(challenge_path(challenge, "options"), headers=bearer(challenge["token"]))
+    assert response.status_code == 200, response.get_json()
+    options: dict[str, Any] = response.get_json()
+    return options
+
+
+def answer_with(client: FlaskClient, challenge: dict[str, Any], code: Any, **environ: Any) -> Any:
+    body = {"method": "webauthn", "code": code}
+    return client.post(
+        challenge_path(challenge, "verify"), json=body, headers=bearer(challenge["token"]), environ_base=environ
+    )
+
+
+@pytest.fixture
+def two_step(client: FlaskClient, key: SoftAuthenticator, admin: str) -> str:
+    """The admin has a passkey (``key``) and TOTP on: a password login is challenged. The TOTP secret."""
+    return turn_on_totp(client, admin)
+
+
+def refused_as_second_factor(response: Any, events: pytest.LogCaptureFixture, message: str) -> dict[str, Any]:
+    """A 401 saying ``message``, one passkey_refused line of the second factor, and one attempt counted."""
+    event = refused_once(response, events, message)
+    assert event["ceremony"] == SECOND_FACTOR
+    (failed,) = security_events(events, "mfa_challenge_failed")
+    assert failed["method"] == "webauthn" and failed["attempts_left"] == 4
+    return event
+
+
+def test_a_passkey_alone_starts_no_challenge(client, key):
+    """The lead's decision: only an enabled factor (TOTP) makes a password login ask for a second one."""
+    answer = password_login(client)
+    assert "mfa_required" not in answer and claims_of(answer["token"])["mfa_enabled"] is False
+
+
+def test_a_challenge_offers_webauthn_to_an_identity_with_a_passkey(client, two_step, auth):
+    assert password_login(client)["mfa_challenge"]["methods"] == ["totp", "webauthn", "recovery_code"]
+    turn_on_totp(client, auth.token("nopasskey@example.com"))
+    assert password_login(client, "nopasskey@example.com")["mfa_challenge"]["methods"] == ["totp", "recovery_code"]
+
+
+def test_the_options_allow_only_the_identitys_own_passkeys(client, two_step, key, auth):
+    other = SoftAuthenticator()
+    assert register(client, auth.token("other@example.com"), other).status_code == 200
+    options = second_factor_options(client, password_login(client))
+    assert options["allowCredentials"] == [
+        {"id": b64url(key.credential_id), "type": "public-key", "transports": ["internal"]}
+    ]
+    assert options["rpId"] == "localhost" and options["userVerification"] == "required"
+
+
+def test_answer_a_password_logins_challenge_with_the_passkey(app, client, two_step, key, events):
+    challenge = password_login(client)
+    answered = answer_with(client, challenge, key.get(second_factor_options(client, challenge)))
+    assert answered.status_code == 200, answered.get_json()
+    token = answered.get_json()["token"]
+    claims = claims_of(token)
+    assert claims["actor_id"].startswith("user_") and claims["auth_provider"] == "emailpass"
+    assert claims["mfa_enabled"] is True and isinstance(claims["mfa_challenge_completed_at"], str)
+    assert client.get("/admin/users/me", headers=bearer(token)).status_code == 200
+    with app.app_context():
+        row = db.session.execute(db.select(Passkey)).scalar_one()
+        assert row.sign_count == 1 and row.last_used_at is not None
+    (completed,) = security_events(events, "mfa_challenge_completed")
+    assert completed["method"] == "webauthn"
+    assert security_events(events, REFUSED) == []
+    assert b64url(key.credential_id) not in events.text  # the answer is never logged
+    # One challenge gives one token.
+    again = answer_with(client, challenge, key.get(second_factor_options(client, password_login(client))))
+    assert again.status_code == 401 and again.get_json()["message"] == mfa_service.CHALLENGE_SPENT
+
+
+def test_the_answer_may_come_as_its_json_text(client, two_step, key):
+    challenge = password_login(client)
+    answer = key.get(second_factor_options(client, challenge))
+    assert answer_with(client, challenge, json.dumps(answer)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("bent", "message", "reason"),
+    [
+        ({"flags": UP}, protocol.NOT_VERIFIED, "user verification missing"),
+        ({"origin": "https://evil.example"}, protocol.WRONG_SITE, "origin 'https://evil.example' not allowed"),
+        ({"rp_id": "evil.example"}, protocol.WRONG_SITE, "relying party id hash is another site's"),
+        ({"user_handle": b"authid_someone_else"}, passkeys.ANOTHER_ACCOUNT, "user handle of another identity"),
+        ({"challenge": b64url(b"m" * 32)}, protocol.CHALLENGE_UNKNOWN, "challenge unknown, expired or used"),
+    ],
+)
+def test_a_bent_answer_is_refused_and_counted(client, two_step, key, events, bent, message, reason):
+    challenge = password_login(client)
+    answer = key.get(second_factor_options(client, challenge), **bent)
+    event = refused_as_second_factor(answer_with(client, challenge, answer), events, message)
+    assert event["reason"] == reason
+    assert event["mfa_challenge_id"] == challenge["mfa_challenge"]["id"]
+    assert event["auth_identity_id"] == claims_of(challenge["token"])["auth_identity_id"]
+
+
+def test_an_answer_for_a_passwordless_sign_in_is_refused(client, two_step, key, events):
+    challenge = password_login(client)
+    answer = key.get(request_options(client))
+    event = refused_as_second_factor(answer_with(client, challenge, answer), events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another ceremony"
+
+
+def test_an_answer_for_a_second_factor_does_not_sign_in_alone(client, two_step, key, events):
+    answer = key.get(second_factor_options(client, password_login(client)))
+    event = refused_once(client.post(USER_SIGN_IN, json={"credential": answer}), events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another ceremony"
+
+
+def test_an_answer_for_another_challenge_of_the_same_identity_is_refused(client, two_step, key, events):
+    first, second = password_login(client), password_login(client)
+    answer = key.get(second_factor_options(client, first))
+    event = refused_as_second_factor(answer_with(client, second, answer), events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another MFA challenge"
+
+
+def test_an_answer_for_another_identitys_challenge_is_refused(client, two_step, key, auth, events):
+    """Someone who knows the admin's password has their own passkey sign their own challenge's options."""
+    intruder = SoftAuthenticator()
+    intruder_token = auth.token("intruder@example.com")
+    assert register(client, intruder_token, intruder).status_code == 200
+    turn_on_totp(client, intruder_token)
+    own = password_login(client, "intruder@example.com")
+    answer = intruder.get(second_factor_options(client, own))
+    victims = password_login(client)
+    event = refused_as_second_factor(answer_with(client, victims, answer), events, protocol.CHALLENGE_ELSEWHERE)
+    assert event["reason"] == "challenge issued for another identity"
+
+
+def test_another_identitys_passkey_on_this_challenges_options_is_refused(client, two_step, auth, events):
+    """The challenge token's holder signs this challenge's options with a passkey registered to someone else."""
+    intruder = SoftAuthenticator()
+    assert register(client, auth.token("intruder@example.com"), intruder).status_code == 200
+    challenge = password_login(client)
+    answer = intruder.get(second_factor_options(client, challenge))
+    event = refused_as_second_factor(answer_with(client, challenge, answer), events, passkeys.ANOTHER_ACCOUNT)
+    assert event["reason"] == "credential of another identity" and event["passkey_id"].startswith("passkey_")
+
+
+def test_an_unknown_passkey_is_refused(client, two_step, key, events):
+    challenge = password_login(client)
+    stranger = SoftAuthenticator(user_handle=key.user_handle)
+    answer = stranger.get(second_factor_options(client, challenge))
+    event = refused_as_second_factor(answer_with(client, challenge, answer), events, passkeys.NOT_REGISTERED)
+    assert event["reason"] == "unknown credential"
+
+
+def test_a_signature_by_another_key_is_refused_as_second_factor(client, two_step, key, events):
+    challenge = password_login(client)
+    forger = SoftAuthenticator(credential_id=key.credential_id, user_handle=key.user_handle)
+    answer = forger.get(second_factor_options(client, challenge))
+    event = refused_as_second_factor(answer_with(client, challenge, answer), events, protocol.DOES_NOT_VERIFY)
+    assert "signature" in event["reason"]
+
+
+def test_a_counter_that_went_backwards_is_refused_as_second_factor(app, client, two_step, key, events):
+    challenge = password_login(client)
+    assert (
+        answer_with(client, challenge, key.get(second_factor_options(client, challenge), counter=7)).status_code == 200
+    )
+    events.clear()
+    challenge = password_login(client)
+    answer = key.get(second_factor_options(client, challenge), counter=3)
+    assert (
+        "cloned" in refused_as_second_factor(answer_with(client, challenge, answer), events, passkeys.CLONED)["reason"]
+    )
+    with app.app_context():
+        assert db.session.execute(db.select(Passkey.sign_count)).scalar_one() == 7
+
+
+def test_a_replayed_answer_is_refused_as_second_factor(client, two_step, key, events):
+    first = password_login(client)
+    answer = key.get(second_factor_options(client, first))
+    assert answer_with(client, first, answer).status_code == 200
+    events.clear()
+    refused_as_second_factor(answer_with(client, password_login(client), answer), events, protocol.CHALLENGE_UNKNOWN)
+
+
+def test_an_expired_challenge_takes_no_passkey(client, two_step, key, frozen_clock: FakeClock, events):
+    challenge = password_login(client)
+    answer = key.get(second_factor_options(client, challenge))
+    frozen_clock.move(protocol.CHALLENGE_LIFETIME_SECONDS)
+    response = answer_with(client, challenge, answer)
+    assert response.status_code == 401 and response.get_json()["message"] == mfa_service.CHALLENGE_SPENT
+    assert client.post(challenge_path(challenge, "options"), headers=bearer(challenge["token"])).status_code == 401
+
+
+def test_wrong_answers_spend_the_challenge_like_wrong_codes(client, two_step, key, events):
+    challenge = password_login(client)
+    statuses = []
+    for attempt in range(5):
+        answer = key.get(second_factor_options(client, challenge), flags=UP)
+        response = answer_with(client, challenge, answer, REMOTE_ADDR=f"192.0.2.{attempt}")
+        statuses.append(response.get_json()["message"])
+    assert statuses == [protocol.NOT_VERIFIED] * 4 + [mfa_service.CHALLENGE_SPENT]
+    assert [e["attempts_left"] for e in security_events(events, "mfa_challenge_failed")] == [4, 3, 2, 1, 0]
+    spent = client.post(challenge_path(challenge, "options"), headers=bearer(challenge["token"]))
+    assert spent.status_code == 401 and spent.get_json()["message"] == mfa_service.CHALLENGE_SPENT
+
+
+@pytest.mark.parametrize(
+    "code",
+    [None, 5, [], "", "not json", "[1, 2]", '{"id": "x"', "x" * (mfa_service.MAX_ASSERTION_LENGTH + 1)],
+)
+def test_an_answer_of_the_wrong_shape_is_a_400_and_no_attempt(client, two_step, key, events, code):
+    challenge = password_login(client)
+    response = answer_with(client, challenge, code)
+    assert response.status_code == 400 and response.get_json()["type"] == "invalid_data"
+    assert security_events(events, "mfa_challenge_failed") == []
+    assert answer_with(client, challenge, key.get(second_factor_options(client, challenge))).status_code == 200
+
+
+def test_an_oversized_answer_object_is_a_400(client, two_step, key):
+    challenge = password_login(client)
+    answer = key.get(second_factor_options(client, challenge))
+    padded = {**answer, "clientExtensionResults": {"padding": "x" * mfa_service.MAX_ASSERTION_LENGTH}}
+    assert answer_with(client, challenge, padded).status_code == 400
+
+
+def test_mangled_answers_are_401s_never_500s_as_second_factor(client, two_step, key, events):
+    for index, mangled in enumerate(mangled_answers(key.get(request_options(client)))):
+        challenge = password_login(client)
+        second_factor_options(client, challenge)
+        response = answer_with(client, challenge, mangled, REMOTE_ADDR=f"192.0.2.{index}")
+        assert response.status_code == 401, (mangled, response.get_json())
+
+
+def test_the_options_route_answers_only_the_tokens_own_live_challenge(client, two_step, admin, auth):
+    first, second = password_login(client), password_login(client)
+    crossed = client.post(challenge_path(second, "options"), headers=bearer(first["token"]))
+    assert crossed.status_code == 401 and crossed.get_json()["message"] == "Invalid auth token provided"
+    assert client.post(challenge_path(first, "options")).status_code == 401  # no token
+    access = auth.login()  # a token the password alone gives, before the challenge: not a challenge token
+    assert client.post(challenge_path(first, "options"), headers=bearer(access)).status_code == 401
+    turn_on_totp(client, auth.token("nopasskey@example.com"))
+    without = password_login(client, "nopasskey@example.com")
+    refused = client.post(challenge_path(without, "options"), headers=bearer(without["token"]))
+    assert refused.status_code == 400 and refused.get_json() == {"type": "not_allowed", "message": passkeys.NO_PASSKEY}
+    assert client.post("/auth/mfa/challenges/not%00an-id/options", headers=bearer(first["token"])).status_code == 404
+
+
+def test_a_passkey_does_not_turn_a_factor_off(client, two_step, key):
+    """Disabling needs a code: a passkey's answer has no challenge to sign there, so ``webauthn`` is no method."""
+    challenge = password_login(client)
+    token = answer_with(client, challenge, key.get(second_factor_options(client, challenge))).get_json()["token"]
+    (factor,) = client.get("/auth/mfa/factors", headers=bearer(token)).get_json()["mfa_factors"]
+    body = {"method": "webauthn", "code": key.get(request_options(client))}
+    response = client.delete(f"/auth/mfa/factors/{factor['id']}", json=body, headers=bearer(token))
+    assert response.status_code == 400
+    assert response.get_json()["message"] == "method must be one of: totp, recovery_code"
+
+
+# ---------------------------------------------------------------- the options are throttled per client address
+
+
+def test_passkey_options_are_throttled_per_client_address(client, events):
+    limit = throttle.PASSKEY_OPTIONS.amount
+    for _ in range(limit):
+        assert client.post("/auth/user/passkey/options", environ_base={"REMOTE_ADDR": "192.0.2.20"}).status_code == 200
+    refused = client.post("/auth/user/passkey/options", environ_base={"REMOTE_ADDR": "192.0.2.20"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json() == {"type": "too_many_requests", "message": throttle.TOO_MANY_ATTEMPTS}
+    (event,) = security_events(events, "passkey_options_throttled")
+    assert event["client"] == "192.0.2.20"
+    assert client.post("/auth/user/passkey/options", environ_base={"REMOTE_ADDR": "192.0.2.21"}).status_code == 200
+    # A password sign-in from that address is not held back: the options have a counter of their own.
+    assert (
+        client.post(
+            "/auth/user/emailpass",
+            json={"email": "nobody@example.com", "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": "192.0.2.20"},
+        ).status_code
+        == 401
+    )
