@@ -340,3 +340,42 @@ def test_a_passkey_unknown_here_is_refused_with_a_message(page: Page, passkey_se
     expect(page).to_have_url(f"{passkey_server.base_url}/app/login")
     assert not any(c["name"] == "__Host-medusa_session" for c in page.context.cookies())
     shot(page, tmp_path, "passkey-unknown")
+
+
+def test_answer_a_password_sign_ins_second_step_with_a_passkey(page: Page, passkey_server: LiveServer, tmp_path: Path):
+    """Two-step sign-in on and a passkey added: the password, then "Use a passkey" on the code page (the virtual
+    authenticator signs that challenge's options), and signed in; a screenshot of each step."""
+    base, email = passkey_server.base_url, "passkey-second-factor@example.com"
+    run_command(
+        [FLASK, "--app", "wsgi", "users", "create", "--email", email, "--password", ADMIN[1]], passkey_server.env
+    )
+    # No passkey autofill here: it would sign in with the passkey alone, and this test signs in with the password.
+    page.add_init_script("PublicKeyCredential.isConditionalMediationAvailable = undefined")
+    devtools, authenticator_id = virtual_authenticator(page)
+    page.goto(f"{base}/app/login")
+    sign_in(page, email, ADMIN[1])
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.locator(".passkey-label")).to_have_count(1)
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    page.get_by_text("Can't scan it?").click()
+    totp = pyotp.TOTP(page.locator("#totp-secret").inner_text())
+    page.get_by_label("Code from your authenticator app").fill(totp.now())
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_role("status")).to_contain_text("Two-step sign-in is on")
+    page.get_by_role("link", name="back to my account").click()
+    expect(page.locator("#two-step-status")).to_contain_text("On")
+    shot(page, tmp_path, "passkey-mfa-1-account")
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in(page, email, ADMIN[1])
+    expect(page).to_have_url(f"{base}/app/login/code")
+    expect(page.get_by_role("button", name="Use a passkey")).to_be_visible()
+    shot(page, tmp_path, "passkey-mfa-2-code-page")
+    page.get_by_role("button", name="Use a passkey").click()
+    expect(page).to_have_url(f"{base}/app/")
+    expect(page.locator("#signed-in-email")).to_have_text(email)
+    expect(page.get_by_text("last used")).to_be_visible()
+    shot(page, tmp_path, "passkey-mfa-3-signed-in")
+    (used,) = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})["credentials"]
+    assert used["signCount"] >= 1
+    assert page.request.get(f"{base}/admin/users/me").status == 200  # the session passed its second factor

@@ -805,3 +805,87 @@ def test_passkey_options_are_throttled_per_client_address(client, events):
         ).status_code
         == 401
     )
+
+
+# ---------------------------------------------------------------- the sign-in page's second step, with a passkey
+
+CODE_PAGE = "/app/login/code"
+PAGE_OPTIONS = "/app/login/code/passkey-options"
+
+
+def page_password_sign_in(client: FlaskClient, email: str = "admin@example.com") -> str:
+    """The sign-in page's password step, for an identity with two-step sign-in on: the code page's CSRF token."""
+    token = csrf_token(client, "/app/login?next=/app/")
+    form = {"csrf_token": token, "email": email, "password": PASSWORD}
+    response = client.post("/app/login?next=/app/", data=form)
+    assert response.status_code == 302 and response.headers["Location"] == CODE_PAGE
+    return csrf_token(client, CODE_PAGE)
+
+
+def page_options(client: FlaskClient, token: str) -> dict[str, Any]:
+    response = client.post(PAGE_OPTIONS, data={"csrf_token": token})
+    assert response.status_code == 200, response.get_json()
+    options: dict[str, Any] = response.get_json()
+    return options
+
+
+def test_the_code_page_offers_a_passkey_to_an_identity_with_one(client, two_step, auth):
+    page_password_sign_in(client)
+    page = client.get(CODE_PAGE).get_data(as_text=True)
+    assert 'data-passkeys="second-factor"' in page and "Use a passkey" in page
+    assert '<script src="/app/static/passkeys.js" defer></script>' in page
+    assert 'name="code"' in page  # the code form works without the script
+    browser = client.application.test_client()
+    turn_on_totp(client, auth.token("nopasskey@example.com"))
+    page_password_sign_in(browser, "nopasskey@example.com")
+    assert "passkey" not in browser.get(CODE_PAGE).get_data(as_text=True)
+
+
+def test_the_code_page_signs_in_with_the_passkey(client, two_step, key, events):
+    token = page_password_sign_in(client)
+    options = page_options(client, token)
+    assert [c["id"] for c in options["allowCredentials"]] == [b64url(key.credential_id)]
+    answer = json.dumps(key.get(options))
+    response = client.post(CODE_PAGE, data={"csrf_token": token, "credential": answer})
+    assert response.status_code == 302 and response.headers["Location"] == "/app/"
+    assert "admin@example.com" in client.get("/app/").get_data(as_text=True)
+    me = client.get("/admin/users/me")
+    assert me.status_code == 200, me.get_json()  # the session passed its second factor
+    (completed,) = security_events(events, "mfa_challenge_completed")
+    assert completed["method"] == "webauthn"
+
+
+def test_the_code_page_says_why_a_passkey_was_refused(client, two_step, key, events):
+    token = page_password_sign_in(client)
+    answer = json.dumps(key.get(page_options(client, token), flags=UP))
+    refused = client.post(CODE_PAGE, data={"csrf_token": token, "credential": answer})
+    assert refused.status_code == 401 and protocol.NOT_VERIFIED in refused.get_data(as_text=True)
+    assert answer not in refused.get_data(as_text=True)  # the answer is not sent back into the page
+    (event,) = security_events(events, REFUSED)
+    assert event["ceremony"] == SECOND_FACTOR
+    assert client.get("/admin/users/me").status_code == 401
+    again = json.dumps(key.get(page_options(client, token)))  # the challenge has attempts left
+    assert client.post(CODE_PAGE, data={"csrf_token": token, "credential": again}).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("credential", "status"),
+    [("", 400), ("x" * (mfa_service.MAX_ASSERTION_LENGTH + 1), 400), ("not json", 400), ("[]", 400), ("{}", 401)],
+)
+def test_the_code_page_refuses_a_bad_answer_with_a_page(client, two_step, credential, status):
+    token = page_password_sign_in(client)
+    response = client.post(CODE_PAGE, data={"csrf_token": token, "credential": credential})
+    assert response.status_code == status and response.mimetype == "text/html"
+    assert 'role="alert"' in response.get_data(as_text=True)
+
+
+def test_the_code_pages_options_need_its_challenge_and_a_csrf_token(client, two_step):
+    nobody = client.post(PAGE_OPTIONS, data={"csrf_token": csrf_token(client, "/app/login")})
+    assert nobody.status_code == 401 and nobody.get_json()["message"] == mfa_service.CHALLENGE_SPENT
+    token = page_password_sign_in(client)
+    assert client.post(PAGE_OPTIONS, data={}).status_code == 400
+    assert (
+        client.post(PAGE_OPTIONS, data={"csrf_token": token}, headers={"Sec-Fetch-Site": "cross-site"}).status_code
+        == 400
+    )
+    assert client.post(PAGE_OPTIONS, data={"csrf_token": token}).status_code == 200

@@ -7,6 +7,7 @@ from wtforms import EmailField, Field, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, StopValidation
 
 from ..auth.identity_service import MIN_PASSWORD_LENGTH
+from ..auth.mfa_service import MAX_ASSERTION_LENGTH
 from ..request_data import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, is_email
 
 ONE_EMAIL_ADDRESS = "Enter one email address, like name@example.com."
@@ -71,6 +72,17 @@ class CodeForm(FlaskForm):
     """The second step of signing in, and turning two-step sign-in off: a code from the app or a recovery code."""
 
     code = StringField("Code from your authenticator app, or a recovery code", _CODE)
+
+
+class PasskeyAnswerForm(FlaskForm):
+    """The second step of signing in answered with a passkey: the page's script puts the browser's answer here."""
+
+    credential = HiddenField(
+        validators=[
+            DataRequired("The passkey's answer is missing: try again."),
+            Length(max=MAX_ASSERTION_LENGTH, message="The passkey's answer is too long."),
+        ]
+    )
 
 
 class EnrolForm(FlaskForm):

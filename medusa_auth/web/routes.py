@@ -31,6 +31,7 @@ from .forms import (
     InviteForm,
     LoginForm,
     NewPasswordForm,
+    PasskeyAnswerForm,
     SignOutForm,
 )
 from .navigation import HOME, safe_next
@@ -190,20 +191,19 @@ def _signed_in(identity: AuthIdentity, user_id: str, provider: str, next_path: s
 
 @bp.route("/login/code", methods=["GET", "POST"])
 def sign_in_code() -> Any:
-    """The second step of signing in: the code from the authenticator app, or a recovery code."""
+    """The second step of signing in: the code from the authenticator app, a recovery code, or a passkey (the
+    page's script sends the browser's answer to the options below; without a script the code form works alone)."""
     pending = two_step.pending_challenge()
     if pending is None:
         return redirect(url_for("web.login"))
-    form = CodeForm()
-    error = None
-    if form.validate_on_submit():
-        entered = (form.code.data or "").strip()
+    form, passkey_form = CodeForm(), PasskeyAnswerForm()
+    error, status = None, 200
+    answer = _challenge_answer(form, passkey_form)
+    if answer is not None:
         try:
-            identity, completed_at = mfa_service.pass_challenge(
-                pending.claims(), pending.challenge_id, two_step.method_of(entered), entered
-            )
+            identity, completed_at = mfa_service.pass_challenge(pending.claims(), pending.challenge_id, *answer)
         except ApiError as refused:
-            error = refused.message
+            error, status = refused.message, refused.status
             if refused.message == mfa_service.CHALLENGE_SPENT:
                 two_step.forget_challenge()
                 return _message("Sign in again", f"{refused.message}.", link=_back_to_sign_in(), status=401)
@@ -212,8 +212,31 @@ def sign_in_code() -> Any:
             user_id = identity.user_id or ""
             sessions.start(USER, user_id, identity.id, pending.provider, mfa_completed_at=completed_at)
             return redirect(pending.next_path)
-    status = 401 if error else 400 if form.errors else 200
-    return render_template("web/mfa_code.html", form=form, error=error), status
+    if form.errors or passkey_form.errors:
+        error, status = error or next(iter(passkey_form.credential.errors), None), 400
+    with_passkey = mfa_service.WEBAUTHN in mfa_service.methods_for(pending.auth_identity_id)
+    page = render_template("web/mfa_code.html", form=form, error=error, passkey=with_passkey, passkey_form=passkey_form)
+    return page, status
+
+
+def _challenge_answer(form: CodeForm, passkey_form: PasskeyAnswerForm) -> tuple[str, str] | None:
+    """(method, code) from the page: a passkey's answer, or a code as typed; None before a valid one is sent."""
+    if "credential" in request.form:
+        return (mfa_service.WEBAUTHN, passkey_form.credential.data or "") if passkey_form.validate_on_submit() else None
+    if not form.validate_on_submit():
+        return None
+    entered = (form.code.data or "").strip()
+    return two_step.method_of(entered), entered
+
+
+@bp.post("/login/code/passkey-options")
+def sign_in_code_passkey_options() -> dict[str, Any]:
+    """The second step's WebAuthn options (JSON, for the page's script): the browser's challenge, from Flask's signed
+    cookie, answered with one of the identity's own passkeys, as the API's ``/auth/mfa/challenges/{id}/options``."""
+    pending = two_step.pending_challenge()
+    if pending is None:
+        raise ApiError(401, "unauthorized", mfa_service.CHALLENGE_SPENT)
+    return mfa_service.passkey_options(pending.claims(), pending.challenge_id)
 
 
 @bp.post("/two-step")

@@ -1,6 +1,7 @@
 // Passkeys on the pages: "Sign in with a passkey" (and the browser's passkey autofill) on the sign-in
-// page, "Add a passkey" on the account page. Only the JSON API is called (same origin); without
-// JavaScript or WebAuthn the buttons stay hidden and the password form works as before.
+// page, "Use a passkey" on its second step (the code page), "Add a passkey" on the account page. Only
+// the JSON API and the code page's own options are called (same origin); without JavaScript or WebAuthn
+// the buttons stay hidden and the password and code forms work as before.
 "use strict";
 
 (function () {
@@ -43,10 +44,12 @@
     return { id: credential.id, rawId: text(credential.rawId), type: credential.type, response, clientExtensionResults: {} };
   }
 
+  // A page's own endpoint takes a form (its CSRF token: URLSearchParams); the JSON API takes JSON.
   async function call(path, body, token) {
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    const form = body instanceof URLSearchParams;
+    const headers = form ? { Accept: "application/json" } : { "Content-Type": "application/json", Accept: "application/json" };
     if (token) headers.Authorization = "Bearer " + token;
-    const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body || {}), credentials: "same-origin" });
+    const response = await fetch(path, { method: "POST", headers, body: form ? body : JSON.stringify(body || {}), credentials: "same-origin" });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(answer.message || "The server refused (" + response.status + ").");
     return answer;
@@ -123,8 +126,29 @@
     });
   }
 
+  // A password sign-in's second step: the passkey signs this challenge's options, and the form carries its
+  // answer to the server as it would carry a typed code (the server says what went wrong, on the page).
+  function secondFactorPage(root) {
+    const status = root.querySelector("[data-passkey-status]");
+    const form = root.querySelector("[data-passkey-answer]");
+    form.hidden = false;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      show(status, "");
+      try {
+        const csrf = new URLSearchParams({ csrf_token: form.elements.csrf_token.value });
+        const credential = await navigator.credentials.get({ publicKey: requestOptions(await call(root.dataset.options, csrf)) });
+        form.elements.credential.value = JSON.stringify(credentialJson(credential));
+        form.submit(); // no submit event: this handler does not run again
+      } catch (error) {
+        if (!cancelled(error)) show(status, error.message);
+      }
+    });
+  }
+
   document.querySelectorAll("[data-passkeys]").forEach((root) => {
     if (root.dataset.passkeys === "sign-in") signInPage(root);
+    if (root.dataset.passkeys === "second-factor") secondFactorPage(root);
     if (root.dataset.passkeys === "account") accountPage(root);
   });
 })();
