@@ -146,7 +146,7 @@ def path_parameters(spec: dict) -> list[dict]:
 def test_every_id_in_a_path_has_the_servers_id_pattern():
     spec = json.loads(document())
     patterns = [p["schema"]["pattern"] for p in path_parameters(spec) if p["name"].endswith("_id")]
-    assert len(patterns) == 17 and set(patterns) == {RESOURCE_ID_PATTERN}
+    assert len(patterns) == 18 and set(patterns) == {RESOURCE_ID_PATTERN}
 
 
 def test_actor_types_and_providers_in_paths_are_the_default_configuration():
