@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Flask, g
 from flask.testing import FlaskClient
 
-from medusa_auth import clock
+from medusa_auth import clock, guard
 from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.material import generate_private_key
 from medusa_auth.tokens import TokenKind
@@ -164,6 +164,21 @@ def test_every_refusal_looks_the_same(app: Flask, client: FlaskClient, auth, fro
 
 
 # -- a valid access token ------------------------------------------------------------------------
+
+
+def test_every_challenge_route_takes_the_challenge_token_alone(app: Flask, client: FlaskClient, auth):
+    """/auth/mfa/challenges/{id}/options and .../verify: a sign-in waiting for its second factor, nothing else."""
+    rules = [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/auth/mfa/challenges/")]
+    assert sorted(rules) == [
+        "/auth/mfa/challenges/<challenge_id>/options",
+        "/auth/mfa/challenges/<challenge_id>/verify",
+    ]
+    access = auth.bearer(auth.token())
+    for rule in rules:
+        path = rule.replace("<challenge_id>", "mfachal_x")
+        need, _ = guard.required(path, rule) or (None, None)
+        assert need is not None and need.kinds == {TokenKind.MFA_CHALLENGE} and not need.cookie, rule
+        assert_refused(client.post(path, headers=access))
 
 
 def test_valid_access_token_is_accepted(auth, client: FlaskClient):
