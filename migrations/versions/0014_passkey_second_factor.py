@@ -2,7 +2,7 @@
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-12-06 12:00:00.000000
+Create Date: 2026-11-30 03:00:00.000000
 
 """
 from alembic import op
