@@ -6,6 +6,10 @@ HOST ?= 127.0.0.1
 PORT ?= 9000
 WORKERS ?= 2
 PYTEST_ARGS ?=
+# The suite runs in parallel (pytest-xdist), a test file to a worker, so a module's live server starts once.
+# Its slow tests mostly wait on the processes they start (gunicorn, node, Chromium): 3 workers suit 2 cores.
+TEST_WORKERS ?= 3
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 # PostgreSQL as this machine runs it (trust auth); `make test-postgres` runs the suite there.
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
@@ -44,10 +48,12 @@ browser-deps:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 test: $(VENV)/.dev node-deps browser-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
+# Only the tests that use the database (each worker on its own database beside TEST_POSTGRES_URL's: test_gw0,
+# ...); the rest (keys, tokens, the browser on its own SQLite file) ran in `make test`.
 test-postgres: $(VENV)/.dev node-deps browser-deps
-	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PYTEST) --database-tests-only $(PYTEST_ARGS)
 
 # JWTVerifier's cost: the example service's protected route against the same route unprotected (wrk).
 bench-verifier: $(VENV)/.dev

@@ -20,7 +20,7 @@ from medusa_auth import background, clock, create_app
 from medusa_auth.database import db
 from medusa_auth.keys.material import generate_private_key, private_key_pem
 from medusa_auth.settings import ENVIRONMENT_VARIABLES
-from tests.helpers import NOW, AuthActions, FakeClock
+from tests.helpers import NOW, AuthActions, FakeClock, create_postgres_database, postgres_url
 
 pytest_plugins = [
     "tests.jwks_fixtures",  # the controllable JWKS endpoint and signers
@@ -56,17 +56,48 @@ def ed25519_pem() -> str:
     return private_key_pem(generate_private_key("Ed25519"))
 
 
-@pytest.fixture(scope="session", autouse=True)
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="run only the tests that use the test database (`make test-postgres`: the rest ran in `make test`)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --database-tests-only, keep a test if it uses ``database_url`` (directly or through ``app``), or if
+    it is the PostgreSQL case of a live server's backends; a test of keys, tokens or a browser on its own
+    SQLite file would only repeat itself."""
+    if not config.getoption("--database-tests-only"):
+        return
+    kept, dropped = [], []
+    for item in items:
+        backend = item.get_closest_marker("backend")
+        uses_database = backend.args[0] == "postgresql" if backend else "database_url" in item.fixturenames
+        (kept if uses_database else dropped).append(item)
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = kept
+
+
+@pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory, rsa_pem: str) -> str:
-    """A database migrated once per session with the real Alembic revisions, before any test: a live server's
-    test on PostgreSQL must not find the rows a run killed midway left behind (downgrade drops them)."""
-    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    """A database migrated once per session with the real Alembic revisions."""
+    url = postgres_url() or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if url.startswith("postgresql"):
+        create_postgres_database(url)
     app = create_app({"APP_ENV": "test", "JWT_SECRET_KEY": rsa_pem, "DATABASE_URL": url, "COOKIE_SECRET": "x" * 32})
     with app.app_context():
         flask_migrate.downgrade(revision="base")
         flask_migrate.upgrade()
         db.engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def database_reset_first(request: pytest.FixtureRequest) -> None:
+    """The database is reset before any test, not when one first asks for it: a live server's test on
+    PostgreSQL must not find the rows a run killed midway left behind (the downgrade drops them)."""
+    request.getfixturevalue("database_url")  # by name: the tests that use it are the ones that say so
 
 
 def base_settings(database_url: str, rsa_pem: str) -> dict[str, Any]:

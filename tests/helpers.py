@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, make_url, text
 from werkzeug.test import TestResponse
 
 from medusa_auth import create_app
@@ -33,6 +34,7 @@ from medusa_auth.database import db
 from medusa_auth.keys.config import JwtConfig, get_jwt_config
 from medusa_auth.keys.keyset import KeySet
 from medusa_auth.keys.material import public_key_pem
+from medusa_auth.settings import sqlalchemy_url
 from medusa_auth.tokens import InvalidToken, TokenKind, Tokens
 from tests.live import LiveServer
 
@@ -369,13 +371,42 @@ def published_kid(server: LiveServer) -> str:
     return kid
 
 
+def postgres_url() -> str | None:
+    """The PostgreSQL database this test process runs on: TEST_DATABASE_URL's, or under pytest-xdist the
+    worker's own beside it (``test_gw0``, ...), so that parallel workers never empty each other's tables."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+def create_postgres_database(url: str) -> None:
+    """Create ``url``'s database if it is missing, connected to TEST_DATABASE_URL's (which exists)."""
+    name = make_url(url).database
+    engine = create_engine(sqlalchemy_url(os.environ["TEST_DATABASE_URL"]), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
 def backends() -> list:
     """The databases a live-server test runs on: SQLite always, PostgreSQL when TEST_DATABASE_URL is set."""
-    postgres = os.environ.get("TEST_DATABASE_URL")
+    postgres = postgres_url()
     return [
-        pytest.param(None, id="sqlite"),
+        pytest.param(None, id="sqlite", marks=pytest.mark.backend("sqlite")),
         pytest.param(
-            postgres, id="postgresql", marks=pytest.mark.skipif(not postgres, reason="TEST_DATABASE_URL is not set")
+            postgres,
+            id="postgresql",
+            marks=[
+                pytest.mark.backend("postgresql"),
+                pytest.mark.skipif(not postgres, reason="TEST_DATABASE_URL is not set"),
+            ],
         ),
     ]
 

@@ -102,7 +102,10 @@ def test_a_wrong_key_encryption_key_stops_startup_naming_it(seeded, app_factory)
         app_factory(**{**RING, "JWT_KEY_ENCRYPTION_KEY": other})
 
 
-@pytest.mark.parametrize("value", ["short", "not base64 at all!!", base64.urlsafe_b64encode(os.urandom(16)).decode()])
+# 16 bytes: valid base64 of a key too short for AES-256 (fixed, so every pytest-xdist worker collects one id)
+@pytest.mark.parametrize(
+    "value", ["short", "not base64 at all!!", base64.urlsafe_b64encode(b"sixteen byte key").decode()]
+)
 def test_a_malformed_key_encryption_key_is_refused(app_factory, value):
     with pytest.raises(ConfigError, match="^JWT_KEY_ENCRYPTION_KEY must be 32 random bytes"):
         app_factory(**{**RING, "JWT_KEY_ENCRYPTION_KEY": value})
