@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Request, g, request
 
-from . import api_keys, sessions
+from . import api_keys, pending_steps, sessions
 from .actors import CUSTOMER, USER
 from .cors import trusted_origins
 from .errors import (
@@ -29,7 +29,15 @@ from .errors import (
 )
 from .extension import MedusaAuth, medusa_auth
 from .security_log import security_event
-from .tokens import Claims, InvalidToken, TokenKind, Tokens, VerificationUnavailable, second_factor_pending
+from .tokens import (
+    STEP_KINDS,
+    Claims,
+    InvalidToken,
+    TokenKind,
+    Tokens,
+    VerificationUnavailable,
+    second_factor_pending,
+)
 
 ANY_ACTOR = "*"
 PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
@@ -37,8 +45,9 @@ PATH_ACTOR = "<actor_type>"  # the actor type the route names in its path
 
 @dataclass(frozen=True)
 class Need:
-    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in,
-    and whether an actor that MFA_REQUIRED_FOR names may come without a second factor (only to enrol one)."""
+    """What a path takes: token kinds, whose (an actor type, any, or the path's), whether a session cookie stands in
+    (for a step kind: the sign-in waiting for that step in the browser's signed cookie, ``pending_steps``), and
+    whether an actor that MFA_REQUIRED_FOR names may come without a second factor (only to enrol one)."""
 
     kinds: frozenset[TokenKind]
     actor: str
@@ -59,11 +68,13 @@ PROTECTED_PATHS: tuple[tuple[str, Need], ...] = (
     # Creating a customer takes a customer registration token; an access token gets Medusa's 400 there.
     ("/store/customers", Need(ACCESS_OR_REGISTRATION, CUSTOMER, cookie=True)),
     ("/auth/token/refresh", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, enrolment=True)),
-    # A sign-in waiting for its second factor: its challenge token opens this and nothing else.
-    ("/auth/mfa/challenges", Need(frozenset({TokenKind.MFA_CHALLENGE}), ANY_ACTOR)),
+    # A sign-in waiting for its second factor: its challenge token (or the browser's pending challenge) opens this
+    # and nothing else.
+    ("/auth/mfa/challenges", Need(frozenset({TokenKind.MFA_CHALLENGE}), ANY_ACTOR, cookie=True)),
     ("/auth/mfa/factors", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True, enrolment=True)),
     ("/auth/mfa", Need(ACCESS_OR_REGISTRATION, ANY_ACTOR, cookie=True)),
-    # A sign-in waiting for its email to be verified, or anyone signed in proving theirs.
+    # A sign-in waiting for its email to be verified (its token, or the browser's pending verification), or anyone
+    # signed in proving theirs.
     (
         "/auth/verification",
         Need(ACCESS_OR_REGISTRATION | {TokenKind.VERIFICATION}, ANY_ACTOR, cookie=True, enrolment=True),
@@ -121,11 +132,15 @@ def session_kinds(actor_type: str) -> frozenset[TokenKind]:
     return frozenset(kinds)
 
 
-def session_may_hold(claims: Claims) -> bool:
-    """Whether a cookie session may stand for this token: an actor's access token, or a registration token
-    of an actor type whose create route takes a session (a customer's; never a user's: invites take bearers)."""
-    kind = TokenKind.ACCESS if claims.get("actor_id") else TokenKind.REGISTRATION
-    if kind in session_kinds(str(claims.get("actor_type"))):
+def session_may_hold(kind: TokenKind, claims: Claims) -> bool:
+    """Whether a browser may stand for this token: an actor's access token, or a registration token of an actor
+    type whose create route takes a session (a customer's; never a user's: invites take bearers); or a sign-in
+    waiting for a step whose routes take the browser's pending step (any actor's, as their tokens)."""
+    if kind in STEP_KINDS:
+        waits = any(need.cookie and kind in need.kinds for _, need in PROTECTED_PATHS)
+    else:
+        waits = kind in session_kinds(str(claims.get("actor_type")))
+    if waits:
         return True
     security_event("session_refused", reason=f"no session holds a {claims.get('actor_type')} {kind} token")
     return False
@@ -188,7 +203,7 @@ def _credential_context(current: Request, extension: MedusaAuth, need: Need, pat
         # people's actor types; "api-key" is refused there at startup).
         return _secret_key_context(header)
     if need.cookie and header is None:
-        claims = _cookie_session_context(need, actor)
+        claims = _cookie_context(need, actor)
     else:
         claims = verify_bearer(extension.tokens, need.kinds, actor)
     if not need.enrolment and claims.get("actor_id") and not claims.get("mfa_enabled"):
@@ -219,6 +234,11 @@ def _check_actor_and_provider(current: Request) -> None:
 
 def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY_ACTOR) -> Claims:
     """The claims of the request's bearer token of ``actor``'s, or the one 401 (the reason goes to the security log)."""
+    return verified_bearer(tokens, kinds, actor)[1]
+
+
+def verified_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY_ACTOR) -> tuple[TokenKind, Claims]:
+    """``verify_bearer``, also telling which of ``kinds`` the token is."""
     header = request.headers.get("Authorization")
     token = bearer_token(header)
     if token is None:
@@ -229,7 +249,7 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
         security_event("token_refused", reason="secret API key sent as a bearer token", path=_logged_path())
         raise unauthorized(SECRET_KEY_AS_BEARER)
     try:
-        claims = tokens.verify(token, kinds)
+        kind, claims = tokens.verify_kind(token, kinds)
     except InvalidToken as refused:
         security_event("token_refused", reason=str(refused), path=_logged_path())
         raise unauthorized() from None
@@ -241,9 +261,9 @@ def verify_bearer(tokens: Tokens, kinds: Collection[TokenKind], actor: str = ANY
         reason = f"{claims.get('actor_type')} token where {actor} was expected"
         security_event("token_refused", reason=reason, path=_logged_path())
         raise unauthorized()
-    if TokenKind.MFA_CHALLENGE not in kinds:
+    if kind is not TokenKind.MFA_CHALLENGE:  # a challenge token is the sign-in before its second factor
         _require_second_factor(claims)
-    return claims
+    return kind, claims
 
 
 def _require_second_factor(claims: Claims) -> None:
@@ -277,13 +297,19 @@ def _check_publishable_key(current: Request) -> None:
         raise ApiError(400, "not_allowed", PUBLISHABLE_KEY_INVALID)
 
 
-def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
-    """The session cookie's claims, if its actor and kind are the path's; a state-changing request must come from
-    one of our origins.
+def _cookie_context(need: Need, actor: str) -> dict[str, Any]:
+    """The browser's credential, if the path takes it: the sign-in it holds waiting for one of the path's steps, else
+    its session; a state-changing request must come from one of our origins (``_refuse_cross_site``)."""
+    step = pending_steps.pending(need.kinds & STEP_KINDS, None if actor == ANY_ACTOR else actor)
+    if step is not None:
+        _refuse_cross_site()
+        # No second factor to ask for: a pending challenge is the sign-in before it, and opens only its challenge.
+        return step.claims()
+    return _cookie_session_context(need, actor)
 
-    SameSite=Lax already keeps the cookie off cross-site POSTs; the Origin check also refuses
-    same-site neighbours (another subdomain) and browsers without SameSite.
-    """
+
+def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
+    """The session cookie's claims, if its actor and kind are the path's."""
     row = sessions.current()
     if row is None:
         raise unauthorized()
@@ -292,12 +318,21 @@ def _cookie_session_context(need: Need, actor: str) -> dict[str, Any]:
         reason = f"{row.actor_type} {kind} session where {actor} was expected"
         security_event("session_refused", reason=reason, path=_logged_path())
         raise unauthorized()
-    if request.method not in _SAFE_METHODS and not _from_trusted_origin():
-        security_event("cross_site_refused", path=_logged_path(), origin=request.headers.get("Origin"))
-        raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
+    _refuse_cross_site()
     claims = sessions.auth_context(row)
     _require_second_factor(claims)
     return claims
+
+
+def _refuse_cross_site() -> None:
+    """A state-changing request with a cookie must come from one of our origins: 403 otherwise.
+
+    SameSite=Lax already keeps the cookie off cross-site POSTs; the Origin check also refuses
+    same-site neighbours (another subdomain) and browsers without SameSite.
+    """
+    if request.method not in _SAFE_METHODS and not _from_trusted_origin():
+        security_event("cross_site_refused", path=_logged_path(), origin=request.headers.get("Origin"))
+        raise ApiError(403, "not_allowed", "Cross-site requests with a session cookie are not allowed")
 
 
 def _logged_path() -> str:

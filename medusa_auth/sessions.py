@@ -67,8 +67,7 @@ def start(
     ``mfa_completed_at``: when the sign-in passed its second factor, kept as a token keeps it (an identity
     with an enabled factor and no completion has a session every guarded route refuses).
     """
-    _delete_current_row()
-    flask_session.clear()  # a fresh CSRF token too
+    _set_aside()
     if sign_in is None:
         sign_in = sign_in_sessions.start(auth_identity_id, actor_type, auth_provider)
     raw_id = secrets.token_urlsafe(32)
@@ -118,12 +117,31 @@ def end() -> None:
     row = current()
     if row is not None and row.sign_in_session_id is not None:
         sign_in_sessions.end(row.sign_in_session_id, sign_in_sessions.SIGNED_OUT)
-    if _delete_current_row():
+    if _set_aside():
         security_event("session_ended")
     db.session.commit()
+    _clear_cookie()
+
+
+def await_step() -> None:
+    """A sign-in waiting for a step (``pending_steps``) begins in this browser: the session it had ends here, as
+    ``start`` ends it (its sign-in session goes on: bearer tokens of it are not this browser's to end), and its
+    cookie is cleared; the caller commits."""
+    if _set_aside():
+        security_event("session_ended", reason="another sign-in began")
+        _clear_cookie()
+
+
+def _set_aside() -> bool:
+    """Another sign-in begins, or this one ends: the browser's session row goes and Flask's cookie is emptied (the
+    pages' CSRF token and any pending step with it); whether there was a row."""
+    deleted = _delete_current_row()
     flask_session.clear()
     request.environ[_ENVIRON_KEY] = None
+    return deleted
 
+
+def _clear_cookie() -> None:
     @after_this_request
     def clear_cookie(response: Response) -> Response:
         response.delete_cookie(cookie_name(), **_cookie_attributes())

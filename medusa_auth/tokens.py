@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard, cast
 
 from . import clock
 from .keys.config import TokenOptions
@@ -59,6 +59,8 @@ _TYP = {
 }
 # The claim only each kind of unfinished sign-in carries (decided with its `typ` before anything else is read).
 _STEP_CLAIM = {TokenKind.MFA_CHALLENGE: "mfa_challenge_id", TokenKind.VERIFICATION: "verification_entity_type"}
+# The kinds of a sign-in with a step still to take (a second factor, a verification).
+STEP_KINDS = frozenset(_STEP_CLAIM)
 
 
 # The kinds a sign-in session issues (they carry its ``sid``), refused once it has ended.
@@ -195,24 +197,19 @@ class Tokens:
         """Medusa 2.21's token of a sign-in with a step still to take (``actor_id: ""``): a second factor
         (``step``: the challenge id) or a verification (the entity type). Of its own kind, it is never
         taken for a registration token and opens nothing but that step's routes."""
-        claims = self._auth_claims(auth_identity_id, None, user_metadata, actor_type, auth_provider)
-        claims.update(mfa_enabled=kind is TokenKind.MFA_CHALLENGE, mfa_challenge_completed_at=None)
-        claims[_STEP_CLAIM[kind]] = step
+        self._check_actor_type(actor_type)
+        claims = step_claims(kind, step, auth_identity_id, actor_type, auth_provider, user_metadata)
         return self.issue(kind, claims, lifetime, earliest_iat).token
 
     def _auth_claims(
         self, auth_identity_id: str, actor_id: str | None, user_metadata: dict[str, Any], actor_type: str, provider: str
     ) -> Claims:
+        self._check_actor_type(actor_type)
+        return _actor_claims(auth_identity_id, actor_id, user_metadata, actor_type, provider)
+
+    def _check_actor_type(self, actor_type: str) -> None:
         if actor_type not in self.actor_types:
             raise ValueError(f"unknown actor type {actor_type!r}")
-        return {
-            "actor_id": actor_id or "",
-            "actor_type": actor_type,
-            "auth_identity_id": auth_identity_id,
-            "auth_provider": provider,
-            "app_metadata": {f"{actor_type}_id": actor_id} if actor_id else {},
-            "user_metadata": user_metadata,
-        }
 
     def sign(self, kind: TokenKind, claims: Claims, lifetime: int) -> str:
         return self.issue(kind, claims, lifetime).token
@@ -242,6 +239,10 @@ class Tokens:
 
     def verify(self, token: str, kinds: Collection[TokenKind]) -> Claims:
         """The claims of a valid token of one of ``kinds``; ``InvalidToken`` for anything else."""
+        return self.verify_kind(token, kinds)[1]
+
+    def verify_kind(self, token: str, kinds: Collection[TokenKind]) -> tuple[TokenKind, Claims]:
+        """``verify``, also telling which of ``kinds`` the token is (decided here, never read from its claims)."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed")
         verified = self.cache.get(token, clock.LEEWAY_SECONDS)
@@ -257,7 +258,8 @@ class Tokens:
             if refusal is not None:
                 self.cache.discard(token)
                 raise InvalidToken(refusal)
-        return dict(verified.claims)  # a copy: a caller changing its claims cannot change the cache's
+        kind = cast(TokenKind, verified.kind)  # the cache stores what _kind_of decided
+        return kind, dict(verified.claims)  # a copy: a caller changing its claims cannot change the cache's
 
     def _verify_afresh(self, token: str) -> VerifiedToken:
         """Every check of a compact JWS but the kind's: signature, header, claims; ``InvalidToken`` if any fails."""
@@ -355,6 +357,40 @@ class Tokens:
                 a in self.options.audience for a in values if isinstance(a, str)
             ):
                 raise InvalidToken("wrong audience")
+
+
+def _actor_claims(
+    auth_identity_id: str, actor_id: str | None, user_metadata: dict[str, Any], actor_type: str, provider: str
+) -> Claims:
+    return {
+        "actor_id": actor_id or "",
+        "actor_type": actor_type,
+        "auth_identity_id": auth_identity_id,
+        "auth_provider": provider,
+        "app_metadata": {f"{actor_type}_id": actor_id} if actor_id else {},
+        "user_metadata": user_metadata,
+    }
+
+
+def step_claims(
+    kind: TokenKind,
+    step: str,
+    auth_identity_id: str,
+    actor_type: str,
+    auth_provider: str,
+    user_metadata: dict[str, Any] | None = None,
+) -> Claims:
+    """The claims (but ``iat``, ``exp``, ``jti``) of a sign-in with ``kind``'s step still to take: its token's,
+    and those of the same step kept in a browser's cookie (``pending_steps``)."""
+    claims = _actor_claims(auth_identity_id, None, user_metadata or {}, actor_type, auth_provider)
+    claims.update(mfa_enabled=kind is TokenKind.MFA_CHALLENGE, mfa_challenge_completed_at=None)
+    claims[_STEP_CLAIM[kind]] = step
+    return claims
+
+
+def step_of(kind: TokenKind, claims: Claims) -> str:
+    """The step a verified token of a step kind names: its challenge id, or the entity type to verify."""
+    return str(claims[_STEP_CLAIM[kind]])
 
 
 def second_factor_pending(claims: Claims) -> bool:

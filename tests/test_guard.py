@@ -21,7 +21,7 @@ from medusa_auth import clock, guard
 from medusa_auth.extension import medusa_auth
 from medusa_auth.keys.material import generate_private_key
 from medusa_auth.tokens import TokenKind
-from tests.helpers import PASSWORD, FakeClock, b64, claims_of
+from tests.helpers import PASSWORD, FakeClock, b64, claims_of, start_session
 
 REFUSED = {"type": "unauthorized", "message": "Invalid auth token provided"}
 MALFORMED_HEADERS = ["", "Bearer", "Bearer ", "Basic xyz", "Bearer a b", "Basic", "Token abc.def.ghi", "Bearer\tabc"]
@@ -167,18 +167,22 @@ def test_every_refusal_looks_the_same(app: Flask, client: FlaskClient, auth, fro
 
 
 def test_every_challenge_route_takes_the_challenge_token_alone(app: Flask, client: FlaskClient, auth):
-    """/auth/mfa/challenges/{id}/options and .../verify: a sign-in waiting for its second factor, nothing else."""
+    """/auth/mfa/challenges/{id}/options and .../verify: a sign-in waiting for its second factor, nothing else (its
+    token, or the browser's pending challenge in session mode: never a browser's session)."""
     rules = [r.rule for r in app.url_map.iter_rules() if r.rule.startswith("/auth/mfa/challenges/")]
     assert sorted(rules) == [
         "/auth/mfa/challenges/<challenge_id>/options",
         "/auth/mfa/challenges/<challenge_id>/verify",
     ]
-    access = auth.bearer(auth.token())
+    token = auth.token()
+    start_session(client, token)
     for rule in rules:
         path = rule.replace("<challenge_id>", "mfachal_x")
         need, _ = guard.required(path, rule) or (None, None)
-        assert need is not None and need.kinds == {TokenKind.MFA_CHALLENGE} and not need.cookie, rule
-        assert_refused(client.post(path, headers=access))
+        assert need is not None and need.kinds == {TokenKind.MFA_CHALLENGE} and need.cookie, rule
+        assert_refused(client.post(path, headers=auth.bearer(token)))
+        assert_refused(client.post(path))  # the access session the browser holds
+    assert client.get("/admin/users/me").status_code == 200  # control: the session is live
 
 
 def test_valid_access_token_is_accepted(auth, client: FlaskClient):

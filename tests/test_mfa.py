@@ -20,15 +20,29 @@ from flask.testing import FlaskClient
 from medusa_auth.database import db
 from medusa_auth.errors import MFA_ENROLMENT_REQUIRED_MESSAGE, MFA_REQUIRED_MESSAGE
 from medusa_auth.extension import medusa_auth
+from medusa_auth.mfa import challenges
 from medusa_auth.models import MfaFactor, MfaRecoveryCode, SignInSession
 from medusa_auth.settings import ConfigError, load_settings
-from tests.helpers import PASSWORD, AuthActions, FakeClock, bearer, claims_of, header_of, security_events
+from tests.helpers import (
+    PASSWORD,
+    AuthActions,
+    FakeClock,
+    bearer,
+    claims_of,
+    csrf_token,
+    header_of,
+    security_events,
+    start_session,
+)
 
 # Every app re-reads the ended sign-ins on each request, so an ended token is refused at once on /admin too.
 pytestmark = pytest.mark.settings(REVOCATION_REFRESH_SECONDS=0)
 
 EMAIL = "admin@example.com"
 ME = "/admin/users/me"
+SPENT = "MFA challenge is expired or has no attempts left"
+SESSION_COOKIE = "__Host-medusa_session"
+OUR_ORIGIN = {"Origin": "http://localhost:9000"}
 STEP_START = 1_700_000_010  # a moment 10 s into a 30-second step (1_700_000_010 // 30 * 30 + 10)
 
 
@@ -192,10 +206,9 @@ def test_login_answers_the_challenge_and_its_token_opens_nothing_else(client: Fl
     assert claims["actor_id"] == "" and claims["mfa_enabled"] is True and claims["mfa_challenge_completed_at"] is None
     assert header["typ"] == "mfa-challenge+jwt"
     challenge_bearer = bearer(answer["token"])
-    for method, path in [
+    for method, path in [  # POST /auth/session takes it: the browser holds the challenge (session mode, below)
         ("GET", "/admin/users/me"),
         ("POST", "/auth/token/refresh"),
-        ("POST", "/auth/session"),
         ("GET", "/auth/mfa/factors"),
         ("POST", "/auth/mfa/recovery-codes"),
         ("POST", "/store/customers"),
@@ -416,14 +429,182 @@ def test_a_customer_token_with_mfa_enabled_and_no_completion_is_refused(app: Fla
 
 def test_a_session_keeps_the_completion(client: FlaskClient, auth: AuthActions, at_step):
     _, secret = enrol(client, auth.token(), at_step)
-    assert refused(
-        client.post("/auth/session", headers=bearer(login(client)["token"]))
-    )  # a challenge token: no session
+    # A challenge token makes no session: the browser holds the challenge, which opens nothing protected.
+    assert client.post("/auth/session", headers=bearer(login(client)["token"])).status_code == 200
+    assert refused(client.get(ME)) and refused(client.get("/auth/mfa/factors"))
     completed = signed_in(client, secret, at_step)
     session = client.post("/auth/session", headers=bearer(completed))
     assert session.status_code == 200
     assert client.get("/admin/users/me").status_code == 200
     assert client.get("/auth/mfa/factors").status_code == 200
+
+
+# -- session mode: the browser holds the challenge (Medusa's JS SDK with auth: {type: "session"}) ----------------
+
+
+def hold(client: FlaskClient, answer: dict[str, Any]) -> dict[str, Any]:
+    """What the SDK's login does in session mode: the challenge token to POST /auth/session, the browser keeps it."""
+    response = client.post("/auth/session", headers=bearer(answer["token"]))
+    assert response.status_code == 200, response.get_json()
+    held: dict[str, Any] = response.get_json()
+    return held
+
+
+def answer_by_cookie(
+    client: FlaskClient, answer: dict[str, Any], method: str, value: str, headers: dict[str, str] | None = None, **env
+) -> Any:
+    """The SDK's verifyChallenge in session mode: no Authorization header, the browser's cookies."""
+    path = f"/auth/mfa/challenges/{answer['mfa_challenge']['id']}/verify"
+    return client.post(path, json={"method": method, "code": value}, headers=headers or {}, environ_base=env)
+
+
+def actor_with_totp(client: FlaskClient, auth: AuthActions, actor: str, clock: FakeClock) -> tuple[str, str]:
+    """An admin (``user``) or a shopper (``customer``) with TOTP on: (email, secret)."""
+    if actor == "user":
+        token = auth.token(EMAIL)
+        email = EMAIL
+    else:
+        email = "shopper@example.com"
+        body = {"email": email, "password": PASSWORD}
+        registration = client.post("/auth/customer/emailpass/register", json=body).get_json()["token"]
+        created = client.post("/store/customers", json={"email": email}, headers=bearer(registration))
+        assert created.status_code == 200, created.get_json()
+        token = login(client, email, "customer")["token"]
+    _, secret = enrol(client, token, clock)
+    return email, secret
+
+
+def test_session_mode_the_browser_holds_the_challenge_and_answers_it_by_cookie(
+    client: FlaskClient, auth: AuthActions, at_step, caplog
+):
+    caplog.set_level(logging.INFO, logger="medusa_auth.security")
+    _, secret = enrol(client, auth.token(), at_step)
+    answer = login(client)
+    held = hold(client, answer)
+    # Medusa's answer, {user: auth_context}: the challenge token's claims.
+    assert held["user"]["mfa_challenge_id"] == answer["mfa_challenge"]["id"] and held["user"]["actor_id"] == ""
+    assert client.get_cookie(SESSION_COOKIE) is None  # no session: a challenge is no sign-in
+    right = code(secret, at_step)
+    verified = answer_by_cookie(client, answer, "totp", right)
+    assert verified.status_code == 200, verified.get_json()
+    token = verified.get_json()["token"]
+    claims = claims_of(token)
+    assert claims["actor_id"].startswith("user_") and claims["mfa_challenge_completed_at"] == "2023-11-14T22:14:00Z"
+    # Taken: the browser holds it no more (the guard's 401, not the service's "spent").
+    assert refused(answer_by_cookie(client, answer, "totp", code(secret, at_step, 1)))
+    assert refused(client.get(ME))  # the token is the client's to make a session of, as the SDK then does
+    start_session(client, token)
+    assert client.get(ME).status_code == 200 and client.get("/auth/mfa/factors").status_code == 200
+    # A code is accepted once, by cookie too.
+    again = login(client)
+    hold(client, again)
+    assert refused(answer_by_cookie(client, again, "totp", right), "Invalid MFA code")
+    assert [e["step"] for e in security_events(caplog, "pending_step_kept")] == ["mfa_challenge"] * 2
+    assert answer["token"] not in caplog.text and token not in caplog.text
+
+
+def test_session_mode_wrong_codes_count_and_five_spend_the_challenge(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    answer = login(client)
+    hold(client, answer)
+    for _ in range(4):
+        assert refused(answer_by_cookie(client, answer, "totp", "111111"), "Invalid MFA code")
+    assert refused(answer_by_cookie(client, answer, "totp", "111111"), SPENT)
+    # From another address, past the login throttle's (account, address) counter: the challenge's own limit.
+    assert refused(answer_by_cookie(client, answer, "totp", code(secret, at_step), REMOTE_ADDR="192.0.2.7"), SPENT)
+
+
+def test_a_held_challenge_opens_nothing_else(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    answer = login(client)
+    hold(client, answer)
+    for method, path in [
+        ("GET", ME),
+        ("GET", "/admin/users"),
+        ("POST", "/auth/token/refresh"),
+        ("GET", "/auth/mfa/factors"),
+        ("POST", "/auth/mfa/recovery-codes"),
+        ("GET", "/auth/passkeys"),
+        ("POST", "/auth/verification/request"),
+        ("POST", "/auth/user/emailpass/update"),
+        ("GET", "/store/customers/me"),
+        ("POST", "/store/customers"),
+        ("POST", "/admin/invites/accept?token=x"),
+    ]:
+        assert refused(client.open(path, method=method, json={}, headers=OUR_ORIGIN)), path
+    # Control: the browser still holds it, and it answers its challenge.
+    assert answer_by_cookie(client, answer, "totp", code(secret, at_step)).status_code == 200
+
+
+def test_a_cross_site_post_with_a_held_challenge_is_refused(client: FlaskClient, auth: AuthActions, at_step, caplog):
+    caplog.set_level(logging.INFO, logger="medusa_auth.security")
+    _, secret = enrol(client, auth.token(), at_step)
+    answer = login(client)
+    hold(client, answer)
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        for step in ("verify", "options"):
+            response = client.post(f"/auth/mfa/challenges/{answer['mfa_challenge']['id']}/{step}", headers=headers)
+            assert response.status_code == 403 and response.get_json()["type"] == "not_allowed", (headers, step)
+    assert len(security_events(caplog, "cross_site_refused")) == 6
+    # Control: from our own origin the same answer is taken (the challenge was not spent by the refusals).
+    assert answer_by_cookie(client, answer, "totp", code(secret, at_step), OUR_ORIGIN).status_code == 200
+
+
+@pytest.mark.parametrize(("actor", "protected"), [("customer", "/store/customers/me"), ("user", ME)])
+def test_a_challenge_held_for_the_api_is_not_finished_on_the_sign_in_page(
+    client: FlaskClient, auth: AuthActions, at_step, actor: str, protected: str
+):
+    """The page finishes only the admin's challenge it started itself: a customer's must never become an admin's
+    page session, and the API's token goes back to the API client."""
+    email, secret = actor_with_totp(client, auth, actor, at_step)
+    answer = login(client, email, actor)
+    hold(client, answer)
+    assert client.get("/app/login/code").headers["Location"] == "/app/login"
+    form = {"csrf_token": csrf_token(client, "/app/login"), "code": code(secret, at_step)}
+    posted = client.post("/app/login/code", data=form)
+    assert posted.status_code == 302 and posted.headers["Location"] == "/app/login"
+    assert client.get_cookie(SESSION_COOKIE) is None and refused(client.get(protected))
+    # Control: the API finishes it by cookie, for either actor type, with the same code (it was not used).
+    verified = answer_by_cookie(client, answer, "totp", code(secret, at_step))
+    assert verified.status_code == 200, verified.get_json()
+    start_session(client, verified.get_json()["token"])
+    assert client.get(protected).status_code == 200
+
+
+def test_holding_a_challenge_ends_the_browsers_earlier_session(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    completed = signed_in(client, secret, at_step)
+    start_session(client, completed)
+    assert client.get(ME).status_code == 200
+    hold(client, login(client))  # a new sign-in is under way in this browser
+    assert client.get_cookie(SESSION_COOKIE) is None and refused(client.get(ME))
+    # As a new session's start: the earlier sign-in's bearer tokens are not this browser's to end.
+    assert client.get(ME, headers=bearer(completed)).status_code == 200
+
+
+def test_a_held_challenge_ends_with_the_challenges_lifetime(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    answer = login(client)
+    hold(client, answer)
+    at_step.move(challenges.LIFETIME_SECONDS - 1)
+    assert refused(answer_by_cookie(client, answer, "totp", "111111"), "Invalid MFA code")  # still held
+    at_step.move(2)
+    assert refused(answer_by_cookie(client, answer, "totp", code(secret, at_step)))  # dropped: the guard's 401
+
+
+def test_a_held_challenge_from_before_a_password_change_is_refused(client: FlaskClient, auth: AuthActions, at_step):
+    _, secret = enrol(client, auth.token(), at_step)
+    completed = signed_in(client, secret, at_step)
+    answer = login(client)
+    hold(client, answer)
+    changed = client.post(
+        "/auth/user/emailpass/update",
+        json={"current_password": PASSWORD, "password": PASSWORD + "-new"},
+        headers=bearer(completed),
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert refused(answer_by_cookie(client, answer, "totp", code(secret, at_step)))
+    assert refused(client.post("/auth/session", headers=bearer(answer["token"])))
 
 
 @pytest.mark.settings(MFA_REQUIRED_FOR="user")

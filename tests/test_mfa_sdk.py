@@ -99,6 +99,34 @@ def test_start_verify_login_challenge_and_a_protected_route(service: Service):
     assert answer["replayed"] == INVALID_CODE
 
 
+def test_session_mode_login_challenge_verify_and_the_dashboards_session(service: Service):
+    """Medusa's admin dashboard runs the SDK with auth: {type: "session"}: the challenge token goes to
+    /auth/session, verifyChallenge sends the cookie alone, and the token it gets becomes the session."""
+    email = service.admin("session-journey@example.com")
+    answer = service.sdk("sessionJourney", email, PASSWORD)
+    assert answer["enabled"]["status"] == "enabled" and answer["enrolledUser"]["email"] == email
+    challenged = answer["challenged"]
+    assert challenged["mfa_required"] is True and challenged["mfa_challenge"]["methods"] == ["totp", "recovery_code"]
+    assert claims_of(challenged["token"])["actor_id"] == ""
+    assert not any("medusa_session" in name for name in answer["cookiesWhileWaiting"])  # a challenge is no session
+    assert answer["waitingOnAdmin"] == INVALID_TOKEN and answer["waitingOnFactors"] == INVALID_TOKEN
+    assert answer["wrong"] == INVALID_CODE
+    completed = claims_of(answer["completed"])
+    assert completed["mfa_enabled"] is True and isinstance(completed["mfa_challenge_completed_at"], str)
+    assert answer["user"]["email"] == email and completed["actor_id"] == answer["user"]["id"]
+    assert [f["status"] for f in answer["listed"]["mfa_factors"]] == ["enabled"]
+    assert answer["takenAgain"] == INVALID_TOKEN  # the browser holds the challenge no more
+    assert answer["replayed"] == INVALID_CODE  # the same code on the next sign-in's challenge
+    assert answer["afterNewSignIn"] == INVALID_TOKEN  # that sign-in, under way, ended the browser's session
+
+
+def test_session_mode_five_wrong_codes_spend_the_challenge(service: Service):
+    answer = service.sdk("sessionWrongCodes", service.admin("session-wrong@example.com"), PASSWORD)
+    assert answer["wrong"] == [INVALID_CODE] * 4 + [SPENT]
+    assert answer["right"]["status"] == 429  # the login throttle answers first, as with a bearer
+    assert answer["onAdmin"] == INVALID_TOKEN
+
+
 def test_five_wrong_codes_spend_the_challenge(service: Service):
     answer = service.sdk("wrongCodes", service.admin("wrong@example.com"), PASSWORD)
     assert answer["wrong"] == [INVALID_CODE] * 4 + [SPENT]
@@ -195,3 +223,27 @@ def test_verification_request_and_confirm_with_the_mailed_code(verifying: tuple[
     assert confirmed["confirmed"]["entity_id"] == email and confirmed["confirmed"]["verified_at"]
     assert confirmed["again"]["status"] == 401  # the code works once
     assert claims_of(confirmed["access"])["actor_id"] == confirmed["customer"]["id"]
+
+
+def test_session_mode_verification_with_the_mailed_code(verifying: tuple[Service, Mailbox]):
+    """A storefront in session mode: login keeps the verification in the browser; request and confirm go with the
+    cookie alone; signing in again makes the session."""
+    service, mailbox = verifying
+    email = "session-verify@example.com"
+    service.flask("customers", "create", "--email", email, "--password", PASSWORD)
+    before = len(mailbox.messages)  # the mailbox serves the module
+    requested = service.sdk("sessionVerificationRequest", email, PASSWORD)
+    assert requested["answer"]["verification_required"] is True
+    assert requested["answer"]["verification"]["entity_id"] == email
+    assert requested["onStore"] == INVALID_TOKEN  # the held verification opens nothing else
+    assert requested["requested"]["verification"]["entity_type"] == "email"
+    assert not any("medusa_session" in name for name in requested["cookies"])
+    [message] = [m for m in mailbox.wait_for(before + 1) if m["To"] == email]
+    code = re.search(r"code is (\d{6})", text_part(message))
+    assert code is not None
+    cookies = json.dumps(requested["cookies"])
+    confirmed = service.sdk("sessionVerificationConfirm", cookies, code.group(1), email, PASSWORD)
+    assert confirmed["wrong"] == {"status": 401, "message": "Invalid verification code"}
+    assert confirmed["confirmed"]["entity_id"] == email and confirmed["confirmed"]["verified_at"]
+    assert confirmed["again"] == INVALID_TOKEN  # taken: the browser holds it no more
+    assert isinstance(confirmed["access"], str) and confirmed["customer"]["email"] == email

@@ -602,6 +602,23 @@ def test_answer_a_password_logins_challenge_with_the_passkey(app, client, two_st
     assert again.status_code == 401 and again.get_json()["message"] == mfa_service.CHALLENGE_SPENT
 
 
+def test_a_browser_holding_the_challenge_answers_it_with_a_passkey(client, two_step, key, events):
+    """Medusa's JS SDK in session mode: the challenge token went to POST /auth/session, so options and verify come
+    with the browser's cookie alone."""
+    challenge = password_login(client)
+    assert client.post("/auth/session", headers=bearer(challenge["token"])).status_code == 200
+    options = client.post(challenge_path(challenge, "options"))
+    assert options.status_code == 200, options.get_json()
+    assert [c["id"] for c in options.get_json()["allowCredentials"]] == [b64url(key.credential_id)]
+    body = {"method": "webauthn", "code": key.get(options.get_json())}
+    answered = client.post(challenge_path(challenge, "verify"), json=body)
+    assert answered.status_code == 200, answered.get_json()
+    assert client.post("/auth/session", headers=bearer(answered.get_json()["token"])).status_code == 200
+    assert client.get("/admin/users/me").status_code == 200
+    (completed,) = security_events(events, "mfa_challenge_completed")
+    assert completed["method"] == "webauthn"
+
+
 def test_the_answer_may_come_as_its_json_text(client, two_step, key):
     challenge = password_login(client)
     answer = key.get(second_factor_options(client, challenge))

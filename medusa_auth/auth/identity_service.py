@@ -6,7 +6,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock, sessions, sign_in_sessions
+from .. import clock, pending_steps, sessions, sign_in_sessions
 from ..actors import USER, actor_id_of, actor_key, find_actor, linked_actors
 from ..database import db
 from ..errors import MFA_REQUIRED_MESSAGE, ApiError, invalid_data, unauthorized
@@ -15,6 +15,7 @@ from ..mfa import factors
 from ..models import AuthIdentity, PasswordReset, ProviderIdentity, SignInSession, User, normalize_email
 from ..request_data import is_email
 from ..security_log import security_event
+from ..tokens import TokenKind
 from . import throttle
 
 PROVIDER = "emailpass"
@@ -262,6 +263,16 @@ def start_session_for(claims: dict[str, Any]) -> None:
         raise unauthorized()
     completed_at = mfa_completed_at(claims)
     sessions.start(actor_type, actor_id, identity.id, session.auth_provider, session, completed_at)
+
+
+def await_step_in_browser(kind: TokenKind, claims: dict[str, Any]) -> None:
+    """A sign-in waiting for a step (its challenge or verification token) is kept in this browser, whose earlier
+    session ends, if the identity still exists and its credentials have not changed since."""
+    identity = current_identity(claims)
+    sessions.await_step()
+    db.session.commit()
+    pending_steps.remember_token(kind, claims)
+    security_event("pending_step_kept", step=kind.value, auth_identity_id=identity.id)
 
 
 def sign_in_again(

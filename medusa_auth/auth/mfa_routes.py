@@ -1,7 +1,9 @@
 """/auth/mfa and /auth/verification routes (SPEC §11): parse, call one function of ``mfa_service``, answer.
 
 The guard has already checked the credential: an access or registration token (or session) of any
-actor type on the factor and recovery-code routes, the challenge token alone on the challenge routes.
+actor type on the factor and recovery-code routes, the challenge token alone on the challenge routes (or, with
+no Authorization header, the challenge the browser holds: ``pending_steps``), and likewise on the verification
+routes a verification token or the browser's pending verification.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from typing import Any
 
 from flask import Blueprint, g
 
+from .. import pending_steps
 from ..guard import signed_in_by_cookie
 from ..request_data import json_object, path_id
+from ..tokens import TokenKind
 from . import mfa_service, verification_service
 
 bp = Blueprint("mfa", __name__, url_prefix="/auth/mfa")
@@ -55,18 +59,22 @@ def generate_recovery_codes() -> dict[str, Any]:
 
 @bp.post("/challenges/<challenge_id>/options")
 def challenge_options(challenge_id: str) -> dict[str, Any]:
-    """WebAuthn request options to answer a sign-in's challenge with a passkey (bearer: its challenge token):
-    the identity's own passkeys only, the challenge bound to this sign-in."""
+    """WebAuthn request options to answer a sign-in's challenge with a passkey (bearer: its challenge token, or the
+    browser's pending challenge): the identity's own passkeys only, the challenge bound to this sign-in."""
     return mfa_service.challenge_options(g.auth_context, path_id(challenge_id, "MFA challenge"))
 
 
 @bp.post("/challenges/<challenge_id>/verify")
 def verify_challenge(challenge_id: str) -> dict[str, str]:
-    """Answer a sign-in's challenge (bearer: its challenge token) with a code, or a passkey's answer
-    (``webauthn``, after ``options``): the signed-in token."""
+    """Answer a sign-in's challenge (bearer: its challenge token, or the browser's pending challenge) with a code,
+    or a passkey's answer (``webauthn``, after ``options``): the signed-in token (a browser posts it to
+    ``/auth/session`` next, as Medusa's JS SDK does)."""
     body = json_object()
     challenge = path_id(challenge_id, "MFA challenge")
-    return {"token": mfa_service.verify_challenge(g.auth_context, challenge, body.get("method"), body.get("code"))}
+    token = mfa_service.verify_challenge(g.auth_context, challenge, body.get("method"), body.get("code"))
+    if signed_in_by_cookie():
+        pending_steps.forget(TokenKind.MFA_CHALLENGE)  # taken: the browser holds it no more
+    return {"token": token}
 
 
 @verification_bp.post("/request")
@@ -78,4 +86,7 @@ def request_verification() -> tuple[dict[str, Any], int]:
 @verification_bp.post("/confirm")
 def confirm_verification() -> dict[str, Any]:
     """The mailed code: the email is verified, and the next sign-in is an ordinary one."""
-    return verification_service.confirm_code(g.auth_context, json_object())
+    confirmed = verification_service.confirm_code(g.auth_context, json_object())
+    if signed_in_by_cookie():
+        pending_steps.forget(TokenKind.VERIFICATION)  # taken: the browser signs in again, as a bearer would
+    return confirmed

@@ -15,7 +15,7 @@ from .. import sessions, sign_in_sessions
 from ..actors import USER
 from ..errors import invalid_data, unauthorized
 from ..extension import medusa_auth
-from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, signed_in_by_cookie, verify_bearer
+from ..guard import ACCESS_OR_REGISTRATION, session_may_hold, signed_in_by_cookie, verified_bearer, verify_bearer
 from ..providers.passkey import PROVIDER as PASSKEY
 from ..request_data import (
     MAX_PASSWORD_LENGTH,
@@ -29,7 +29,7 @@ from ..request_data import (
 )
 from ..security_log import security_event
 from ..settings import RESERVED_ACTOR_TYPES
-from ..tokens import TokenKind
+from ..tokens import STEP_KINDS, TokenKind
 from . import identity_service, mfa_service, passkeys, redirect_sign_in, reset
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -163,11 +163,19 @@ def refresh() -> dict[str, str]:
 
 @bp.post("/session")
 def create_session() -> dict[str, Any]:
-    """Medusa's cookie session: a token in, a session cookie out (an actor's, or a registration one where useful)."""
-    claims = verify_bearer(medusa_auth().tokens, ACCESS_OR_REGISTRATION)
-    if not session_may_hold(claims):
+    """Medusa's cookie session: a token in, a session cookie out (an actor's, or a registration one where useful).
+
+    A sign-in still waiting for a step (a challenge or verification token: Medusa's JS SDK in session mode) is kept
+    in the browser's signed cookie instead; the step's routes then take the cookie, and the token they give back
+    comes here for the session.
+    """
+    kind, claims = verified_bearer(medusa_auth().tokens, ACCESS_OR_REGISTRATION | STEP_KINDS)
+    if not session_may_hold(kind, claims):
         raise unauthorized()
-    identity_service.start_session_for(claims)
+    if kind in STEP_KINDS:
+        identity_service.await_step_in_browser(kind, claims)
+    else:
+        identity_service.start_session_for(claims)
     return {"user": claims}
 
 

@@ -10,7 +10,7 @@ from flask import session as flask_session
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
-from .. import sessions
+from .. import pending_steps, sessions
 from ..actors import USER
 from ..admin import invite_service
 from ..auth import identity_service, mfa_service, passkeys, redirect_sign_in, reset
@@ -185,7 +185,8 @@ def _signed_in(identity: AuthIdentity, user_id: str, provider: str, next_path: s
     if not factors.has_enabled_factor(identity.id):
         sessions.start(USER, user_id, identity.id, provider)
         return redirect(next_path)
-    two_step.remember_challenge(mfa_service.start_page_challenge(identity, provider), identity, provider, next_path)
+    challenge_id = mfa_service.start_page_challenge(identity, provider)
+    pending_steps.remember_challenge(challenge_id, identity, provider, next_path)
     return redirect(url_for("web.sign_in_code"))
 
 
@@ -201,7 +202,7 @@ def sign_in_code() -> Any:
     answer = _challenge_answer(form, passkey_form)
     if answer is not None:
         try:
-            identity, completed_at = mfa_service.pass_challenge(pending.claims(), pending.challenge_id, *answer)
+            identity, completed_at = mfa_service.pass_challenge(pending.claims(), pending.step, *answer)
         except ApiError as refused:
             error, status = refused.message, refused.status
             if refused.message == mfa_service.CHALLENGE_SPENT:
@@ -210,7 +211,7 @@ def sign_in_code() -> Any:
         else:
             two_step.forget_challenge()
             user_id = identity.user_id or ""
-            sessions.start(USER, user_id, identity.id, pending.provider, mfa_completed_at=completed_at)
+            sessions.start(USER, user_id, identity.id, pending.auth_provider, mfa_completed_at=completed_at)
             return redirect(pending.next_path)
     if form.errors or passkey_form.errors:
         error, status = error or next(iter(passkey_form.credential.errors), None), 400
@@ -236,7 +237,7 @@ def sign_in_code_passkey_options() -> dict[str, Any]:
     pending = two_step.pending_challenge()
     if pending is None:
         raise ApiError(401, "unauthorized", mfa_service.CHALLENGE_SPENT)
-    return mfa_service.passkey_options(pending.claims(), pending.challenge_id)
+    return mfa_service.passkey_options(pending.claims(), pending.step)
 
 
 @bp.post("/two-step")

@@ -1,12 +1,13 @@
 // Medusa's own JS SDK (@medusajs/js-sdk 2.21) using a second factor (SPEC §11) against a live medusa_auth:
-// sdk.auth.mfa.* and sdk.auth.verification.*, and sdk.auth.login's challenge answer.
+// sdk.auth.mfa.* and sdk.auth.verification.*, and sdk.auth.login's challenge answer, with JWTs and in session
+// mode (auth: {type: "session"}, as Medusa's admin dashboard runs it).
 // Usage: node mfa.js <scenario> <base url> [arguments...]; prints one JSON line with what each step returned,
 // or {status, message} for a step the server refused.
 "use strict"
 
 const crypto = require("node:crypto")
 const Medusa = require("@medusajs/js-sdk").default
-const { attempt, runScenario } = require("./scenarios")
+const { attempt, runScenario, sessionSdk } = require("./scenarios")
 
 const [scenario, baseUrl, ...args] = process.argv.slice(2)
 
@@ -141,6 +142,49 @@ const scenarios = {
   },
 }
 
+// Session mode (Medusa's admin dashboard): login posts the challenge token to /auth/session, so the browser holds the
+// challenge; verifyChallenge sends the cookie alone and posts the token it gets to /auth/session: the session.
+scenarios.sessionJourney = async (email, password) => {
+  const { sdk, jar } = sessionSdk(baseUrl)
+  const { step, secret, enabled } = await enrol(sdk, email, password) // by cookie: enabling starts the session afresh
+  const { user: enrolledUser } = await sdk.admin.user.me()
+  await sdk.auth.logout()
+  const challenged = await sdk.auth.login("user", "emailpass", { email, password })
+  const cookiesWhileWaiting = [...jar.keys()]
+  const waitingOnAdmin = await attempt(() => sdk.admin.user.me())
+  const waitingOnFactors = await attempt(() => sdk.auth.mfa.list())
+  const id = challenged.mfa_challenge.id
+  const right = totp(secret, step + 1)
+  const wrong = await attempt(() => sdk.auth.mfa.verifyChallenge(id, { method: "totp", code: right === "000000" ? "111111" : "000000" }))
+  const completed = await sdk.auth.mfa.verifyChallenge(id, { method: "totp", code: right })
+  const { user } = await sdk.admin.user.me()
+  const listed = await sdk.auth.mfa.list()
+  const takenAgain = await attempt(() => sdk.auth.mfa.verifyChallenge(id, { method: "totp", code: right }))
+  const again = await sdk.auth.login("user", "emailpass", { email, password })
+  const replayed = await attempt(() => sdk.auth.mfa.verifyChallenge(again.mfa_challenge.id, { method: "totp", code: right }))
+  const afterNewSignIn = await attempt(() => sdk.admin.user.me())
+  return {
+    enabled, enrolledUser, challenged, cookiesWhileWaiting, waitingOnAdmin, waitingOnFactors, wrong, completed, user,
+    listed, takenAgain, replayed, afterNewSignIn,
+  }
+}
+
+// Session mode: five wrong codes spend the challenge the browser holds; the right one after them gets nothing.
+scenarios.sessionWrongCodes = async (email, password) => {
+  const { sdk } = sessionSdk(baseUrl)
+  const { step, secret } = await enrol(sdk, email, password)
+  const challenged = await sdk.auth.login("user", "emailpass", { email, password })
+  const wrong = []
+  for (let i = 0; i < 5; i++) {
+    wrong.push(await attempt(() => sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: "000000" })))
+  }
+  const right = await attempt(() =>
+    sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: totp(secret, step + 1) }),
+  )
+  const onAdmin = await attempt(() => sdk.admin.user.me())
+  return { wrong, right, onAdmin }
+}
+
 // Verification, step one: sign in (the verification form), ask for a code; the test reads the mail.
 scenarios.verificationRequest = async (email, password) => {
   const sdk = jwtSdk()
@@ -158,6 +202,27 @@ scenarios.verificationConfirm = async (token, code, email, password) => {
   )
   const confirmed = await sdk.auth.verification.confirm({ code }, bearer(token))
   const again = await attempt(() => sdk.auth.verification.confirm({ code }, bearer(token)))
+  const access = await sdk.auth.login("customer", "emailpass", { email, password })
+  const { customer } = await sdk.store.customer.retrieve()
+  return { wrong, confirmed, again, access, customer }
+}
+
+// Session mode, step one: login keeps the verification in the browser, the code is asked for with the cookie alone.
+// The jar is handed on to step two (a browser that stays open while its person reads the mail).
+scenarios.sessionVerificationRequest = async (email, password) => {
+  const { sdk, jar } = sessionSdk(baseUrl)
+  const answer = await sdk.auth.login("customer", "emailpass", { email, password })
+  const onStore = await attempt(() => sdk.store.customer.retrieve())
+  const requested = await sdk.auth.verification.request({ entity_id: email, entity_type: "email" })
+  return { answer, onStore, requested, cookies: Object.fromEntries(jar) }
+}
+
+// Step two, in the same browser: the mailed code confirms by cookie; signing in again makes the session.
+scenarios.sessionVerificationConfirm = async (cookies, code, email, password) => {
+  const { sdk } = sessionSdk(baseUrl, JSON.parse(cookies))
+  const wrong = await attempt(() => sdk.auth.verification.confirm({ code: code === "000000" ? "111111" : "000000" }))
+  const confirmed = await sdk.auth.verification.confirm({ code })
+  const again = await attempt(() => sdk.auth.verification.confirm({ code }))
   const access = await sdk.auth.login("customer", "emailpass", { email, password })
   const { customer } = await sdk.store.customer.retrieve()
   return { wrong, confirmed, again, access, customer }

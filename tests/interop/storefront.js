@@ -4,7 +4,7 @@
 "use strict"
 
 const Medusa = require("@medusajs/js-sdk").default
-const { attempt, runScenario } = require("./scenarios")
+const { attempt, runScenario, sessionSdk: sessionSdkAt } = require("./scenarios")
 
 const [scenario, baseUrl, ...args] = process.argv.slice(2)
 
@@ -13,27 +13,8 @@ function jwtSdk() {
   return new Medusa({ baseUrl, auth: { type: "jwt", jwtTokenStorageMethod: "memory" } })
 }
 
-// Session mode: the SDK turns every token into a cookie session (POST /auth/session). Node's fetch keeps
-// no cookies, so a small jar plays the browser's part: it stores Set-Cookie and sends Cookie back.
-function sessionSdk() {
-  const jar = new Map()
-  const realFetch = globalThis.fetch
-  globalThis.fetch = async (input, init = {}) => {
-    const headers = new Headers(init.headers)
-    if (jar.size) headers.set("cookie", [...jar].map(([name, value]) => `${name}=${value}`).join("; "))
-    const response = await realFetch(input, { ...init, headers })
-    for (const line of response.headers.getSetCookie()) {
-      const [pair, ...attributes] = line.split(";")
-      const name = pair.slice(0, pair.indexOf("=")).trim()
-      const value = pair.slice(pair.indexOf("=") + 1).trim()
-      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /expires=thu, 01 jan 1970/i.test(a))
-      if (expired || !value) jar.delete(name)
-      else jar.set(name, value)
-    }
-    return response
-  }
-  return { sdk: new Medusa({ baseUrl, auth: { type: "session" } }), jar }
-}
+// Session mode, cookies kept in a jar (scenarios.js).
+const sessionSdk = () => sessionSdkAt(baseUrl)
 
 const bearer = (token) => ({ Authorization: `Bearer ${token}` })
 
