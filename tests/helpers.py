@@ -293,12 +293,13 @@ NODE = shutil.which("node")
 NODE_TIMEOUT = 30
 
 
-def skip_without_node() -> None:
-    """Skip the calling test module when node or the interop packages are missing."""
+def skip_without_node(package: str = "") -> None:
+    """Skip the calling test module when node or the interop packages (``package`` among them) are missing."""
     if NODE is None:
-        pytest.skip("node is not on PATH (the interop tests run the guide's Node.js code)", allow_module_level=True)
-    if not (INTEROP / "node_modules").is_dir():
-        pytest.skip("tests/interop/node_modules is missing: run `make node-deps`", allow_module_level=True)
+        pytest.skip("node is not on PATH (the interop tests run Node.js code)", allow_module_level=True)
+    if not (INTEROP / "node_modules" / package).is_dir():
+        missing = f"tests/interop/node_modules lacks {package}" if package else "tests/interop/node_modules is missing"
+        pytest.skip(f"{missing}: run `make node-deps`", allow_module_level=True)
 
 
 def run_node(script: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

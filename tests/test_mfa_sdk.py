@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import backends, claims_of, empty_database, load_private, make_issuer, run_sdk
+from tests.helpers import backends, claims_of, empty_database, load_private, make_issuer, run_sdk, skip_without_node
 from tests.live import FLASK, LiveServer, live_server, run_command
 from tests.web_fixtures import Mailbox, running_mailbox, text_part
 
 pytestmark = pytest.mark.slow
 
-INTEROP = Path(__file__).resolve().parent / "interop"
-NODE = shutil.which("node")
 NODE_TIMEOUT = 90  # a scenario may wait up to 15 s for the start of a TOTP step
 PASSWORD = "correct horse battery staple"
 MFA_REQUIRED = {"status": 401, "message": "MFA verification is required to complete this request"}
@@ -32,10 +28,7 @@ INVALID_CODE = {"status": 401, "message": "Invalid MFA code"}
 SPENT = {"status": 401, "message": "MFA challenge is expired or has no attempts left"}
 INVALID_TOKEN = {"status": 401, "message": "Invalid auth token provided"}
 
-if NODE is None:
-    pytest.skip("node is not on PATH (these tests run Medusa's JS SDK)", allow_module_level=True)
-if not (INTEROP / "node_modules" / "@medusajs" / "js-sdk").is_dir():
-    pytest.skip("tests/interop/node_modules lacks @medusajs/js-sdk: run `make node-deps`", allow_module_level=True)
+skip_without_node("@medusajs/js-sdk")
 
 
 @dataclass

@@ -7,34 +7,27 @@ the reset mail; on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (`mak
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import backends, claims_of, empty_database, run_sdk
+from tests.helpers import backends, claims_of, empty_database, run_sdk, skip_without_node
 from tests.live import FLASK, LiveServer, live_server, run_command
 from tests.web_fixtures import Mailbox, link_in, running_mailbox
 
 pytestmark = pytest.mark.slow
 
-INTEROP = Path(__file__).resolve().parent / "interop"
-NODE = shutil.which("node")
 NODE_TIMEOUT = 60
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a brand new passphrase"
 STOREFRONT = "https://shop.example.com"
 ADMIN = "sdk-admin@example.com"
 
-if NODE is None:
-    pytest.skip("node is not on PATH (these tests run Medusa's JS SDK)", allow_module_level=True)
-if not (INTEROP / "node_modules" / "@medusajs" / "js-sdk").is_dir():
-    pytest.skip("tests/interop/node_modules lacks @medusajs/js-sdk: run `make node-deps`", allow_module_level=True)
+skip_without_node("@medusajs/js-sdk")
 
 
 @dataclass
