@@ -54,6 +54,20 @@ async function enrol(sdk, email, password) {
   return { step, beforeMfa, started, enabled: verified.mfa_factor, enrolledToken: verified.token, secret: started.secret }
 }
 
+// Enrol, sign in again, send five wrong codes to the challenge, then the right one: what each answered.
+async function spendChallenge(sdk, email, password) {
+  const { step, secret } = await enrol(sdk, email, password)
+  const challenged = await sdk.auth.login("user", "emailpass", { email, password })
+  const wrong = []
+  for (let i = 0; i < 5; i++) {
+    wrong.push(await attempt(() => sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: "000000" })))
+  }
+  const right = await attempt(() =>
+    sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: totp(secret, step + 1) }),
+  )
+  return { wrong, right }
+}
+
 const scenarios = {
   // start -> verify -> login answers the challenge -> verifyChallenge -> a protected route opens; a replay refused.
   async journey(email, password) {
@@ -81,17 +95,7 @@ const scenarios = {
 
   // Five wrong codes spend a challenge; the right one after them gets nothing.
   async wrongCodes(email, password) {
-    const sdk = jwtSdk()
-    const { step, secret } = await enrol(sdk, email, password)
-    const challenged = await sdk.auth.login("user", "emailpass", { email, password })
-    const wrong = []
-    for (let i = 0; i < 5; i++) {
-      wrong.push(await attempt(() => sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: "000000" })))
-    }
-    const right = await attempt(() =>
-      sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: totp(secret, step + 1) }),
-    )
-    return { wrong, right }
+    return spendChallenge(jwtSdk(), email, password)
   },
 
   // Recovery codes: generated after a completed sign-in, each works once; disabling needs a code.
@@ -172,15 +176,7 @@ scenarios.sessionJourney = async (email, password) => {
 // Session mode: five wrong codes spend the challenge the browser holds; the right one after them gets nothing.
 scenarios.sessionWrongCodes = async (email, password) => {
   const { sdk } = sessionSdk(baseUrl)
-  const { step, secret } = await enrol(sdk, email, password)
-  const challenged = await sdk.auth.login("user", "emailpass", { email, password })
-  const wrong = []
-  for (let i = 0; i < 5; i++) {
-    wrong.push(await attempt(() => sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: "000000" })))
-  }
-  const right = await attempt(() =>
-    sdk.auth.mfa.verifyChallenge(challenged.mfa_challenge.id, { method: "totp", code: totp(secret, step + 1) }),
-  )
+  const { wrong, right } = await spendChallenge(sdk, email, password)
   const onAdmin = await attempt(() => sdk.admin.user.me())
   return { wrong, right, onAdmin }
 }
