@@ -15,7 +15,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -457,13 +457,7 @@ def parse_auth_methods(value: str | None) -> Mapping[str, tuple[str, ...]]:
     """
     methods = dict(DEFAULT_AUTH_METHODS)
     variable = "AUTH_METHODS_PER_ACTOR"
-    for entry in (value or "").split(";"):
-        if not entry.strip():
-            continue
-        actor_type, equals, providers = entry.partition("=")
-        actor_type = actor_type.strip()
-        if not equals or not _NAME.fullmatch(actor_type):
-            raise ConfigError(f"{variable}: {entry.strip()!r} is not actor=provider,provider (e.g. customer=emailpass)")
+    for actor_type, providers in _per_actor(value, variable, "actor=provider,provider (e.g. customer=emailpass)"):
         if actor_type in RESERVED_ACTOR_TYPES:
             raise ConfigError(f"{variable}: {actor_type!r} cannot be an actor type (another /auth route uses the name)")
         names = tuple(dict.fromkeys(name.strip() for name in providers.split(",") if name.strip()))
@@ -509,13 +503,7 @@ def parse_verifications(value: str | None) -> Mapping[str, Mapping[str, str]]:
     """``customer=emailpass:email;user=emailpass:email``: which actor/provider pairs verify which entity type."""
     variable = "AUTH_VERIFICATIONS_PER_ACTOR"
     parsed: dict[str, dict[str, str]] = {}
-    for entry in (value or "").split(";"):
-        if not entry.strip():
-            continue
-        actor_type, equals, pairs = entry.partition("=")
-        actor_type = actor_type.strip()
-        if not equals or not _NAME.fullmatch(actor_type):
-            raise ConfigError(f"{variable}: {entry.strip()!r} is not actor=provider:entity (customer=emailpass:email)")
+    for actor_type, pairs in _per_actor(value, variable, "actor=provider:entity (customer=emailpass:email)"):
         for pair in pairs.split(","):
             provider, colon, entity_type = (part.strip() for part in pair.partition(":"))
             if not colon or not _NAME.fullmatch(provider) or entity_type not in VERIFIABLE_ENTITIES:
@@ -524,6 +512,19 @@ def parse_verifications(value: str | None) -> Mapping[str, Mapping[str, str]]:
                 )
             parsed.setdefault(actor_type, {})[provider] = entity_type
     return MappingProxyType({actor: MappingProxyType(pairs) for actor, pairs in parsed.items()})
+
+
+def _per_actor(value: str | None, variable: str, shape: str) -> Iterator[tuple[str, str]]:
+    """``actor=...;actor=...``: each entry's actor type (a name) and what follows its ``=``; ConfigError naming
+    ``shape`` for an entry that is not of it."""
+    for entry in (value or "").split(";"):
+        if not entry.strip():
+            continue
+        actor_type, equals, rest = entry.partition("=")
+        actor_type = actor_type.strip()
+        if not equals or not _NAME.fullmatch(actor_type):
+            raise ConfigError(f"{variable}: {entry.strip()!r} is not {shape}")
+        yield actor_type, rest
 
 
 def sqlalchemy_url(url: str) -> str:
