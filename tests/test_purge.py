@@ -43,7 +43,8 @@ def identity_of(email: str) -> str:
 
 
 @pytest.mark.settings(SESSION_IDLE_SECONDS=600, SESSION_ABSOLUTE_SECONDS=3600)
-def test_ended_sessions_go_and_live_ones_stay(app):
+def test_ended_sessions_go_and_live_ones_stay(app, frozen_clock):
+    # The live session is a second from both ends: the clock must not move between planting and purging.
     with app.app_context():
         user = create_user("a@example.com", "correct horse battery")
         now = clock.now_datetime()
