@@ -11,6 +11,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from tests.web_fixtures import Mailbox, link_in, token_of
 VICTIM = "victim@example.com"
 ACCOUNT_LIMIT = throttle.RESETS_PER_ACCOUNT.amount
 ADDRESS_LIMIT = throttle.RESETS_PER_ADDRESS.amount
-SAMPLES = 7  # as the login timing test takes
+SAMPLES = 15
 
 
 @pytest.fixture
@@ -53,14 +54,22 @@ def settled(mailbox: Mailbox) -> int:
 # -- finding 3: timing ---------------------------------------------------------------------------------
 
 
-def timed(send: Callable[[], Any]) -> float:
-    """One request's seconds; then, untimed, the background job it queued, so no sample slows the next."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Sample:
+    """One request's cost: its wall-clock seconds, and the seconds of CPU its own thread spent on it."""
+
+    wall: float
+    cpu: float
+
+
+def timed(send: Callable[[], Any]) -> Sample:
+    """One request's cost; then, untimed, the background job it queued, so no sample slows the next."""
+    wall, cpu = time.perf_counter(), time.thread_time()
     response = send()
-    elapsed = time.perf_counter() - started
+    sample = Sample(time.perf_counter() - wall, time.thread_time() - cpu)
     assert response.status_code in (200, 201), response.get_data()[:300]
     assert background.wait_idle(10.0)
-    return elapsed
+    return sample
 
 
 @pytest.fixture
@@ -70,25 +79,35 @@ def quiet_app(app_factory: Any, app: Flask) -> Flask:
     return built
 
 
-def compare_known_and_unknown(app: Flask, send: Callable[[str, int], Any], caplog: Any) -> float:
-    """The unknown emails' median time over the known ones' (each email and client address used once)."""
+def assert_known_and_unknown_alike(app: Flask, send: Callable[[str, int], Any], caplog: Any) -> None:
+    """Unknown emails cost what known ones do on the request path (each email and client address used once).
+
+    A request here takes about a millisecond, so on a loaded machine preemption and the database's own
+    scheduling move wall-clock times far (the median ratio was 0.44 in one loaded run, 1.6 in another; the
+    fastest samples' 0.54 to 2.4). The CPU this thread spends on the request hardly moves (medians' ratio
+    0.87 to 1.05 with both cores busy, on SQLite and PostgreSQL), and a lookup done on the request path
+    for known emails only, with no mail server, makes it 0.6: that is the tight bound. Waiting (a mail sent
+    on the request path) shows only on the wall clock, many times over: the loose one.
+    """
     known = [f"known{n}@example.com" for n in range(SAMPLES)]
     for email in known:
         AuthActions(app, app.test_client()).create_user(email)
     timed(lambda: send("warm@example.com", 250))  # templates, the key's first signature
     timed(lambda: send(known[0], 251))
-    known_times, unknown_times = [], []
+    known_samples, unknown_samples = [], []
     for n in range(SAMPLES):  # interleaved, so a change of the machine's load weighs on both alike
-        known_times.append(timed(lambda n=n: send(known[n], n + 1)))
-        unknown_times.append(timed(lambda n=n: send(f"nobody{n}@example.com", 100 + n)))
+        known_samples.append(timed(lambda n=n: send(known[n], n + 1)))
+        unknown_samples.append(timed(lambda n=n: send(f"nobody{n}@example.com", 100 + n)))
     assert caplog.text.count("mail not sent") == SAMPLES + 1  # the known emails' jobs did their work
-    return statistics.median(unknown_times) / statistics.median(known_times)
+    cpu = statistics.median(s.cpu for s in unknown_samples) / statistics.median(s.cpu for s in known_samples)
+    wall = min(s.wall for s in unknown_samples) / min(s.wall for s in known_samples)
+    assert 0.8 < cpu < 1.25, f"CPU time, unknown ÷ known: {cpu:.2f}"
+    assert 0.25 < wall < 4.0, f"fastest wall-clock time, unknown ÷ known: {wall:.2f}"
 
 
 def test_a_reset_request_for_an_unknown_email_takes_as_long_as_for_a_known_one(quiet_app, caplog):
     client = quiet_app.test_client()
-    ratio = compare_known_and_unknown(quiet_app, lambda email, n: request_reset(client, email, f"192.0.2.{n}"), caplog)
-    assert 0.5 < ratio < 2.0, ratio
+    assert_known_and_unknown_alike(quiet_app, lambda email, n: request_reset(client, email, f"192.0.2.{n}"), caplog)
 
 
 def test_the_reset_page_takes_as_long_for_an_unknown_email_as_for_a_known_one(quiet_app, caplog):
@@ -99,8 +118,7 @@ def test_the_reset_page_takes_as_long_for_an_unknown_email_as_for_a_known_one(qu
         data = {"email": email, "csrf_token": token}
         return browser.post("/app/reset-password", data=data, environ_overrides={"REMOTE_ADDR": f"192.0.2.{n}"})
 
-    ratio = compare_known_and_unknown(quiet_app, send, caplog)
-    assert 0.5 < ratio < 2.0, ratio
+    assert_known_and_unknown_alike(quiet_app, send, caplog)
 
 
 # -- finding 4: throttling, on both stores ----------------------------------------------------------------
