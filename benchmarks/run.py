@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class Sample:
     seconds: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: Mapping[str, int]  # wrk's kinds: connect, read, write, timeout, status (an answer not 2xx or 3xx)
     tokens_wrapped: bool
 
     @property
@@ -101,6 +102,10 @@ class Case:
     @property
     def rate(self) -> float:
         return sum(s.requests for s in self.samples) / sum(s.seconds for s in self.samples)
+
+    @property
+    def errors(self) -> Counter[str]:
+        return sum((Counter(s.errors) for s in self.samples), Counter())
 
     def ratio_to(self, baseline: Case) -> list[float]:
         """This case's rate over the baseline's, round by round."""
@@ -156,7 +161,7 @@ def wrk(case: Case, seconds: int, tokens_file: Path | None = None, tokens_start:
         result["duration_us"] / 1e6,
         result["p50_us"] / 1000,
         result["p99_us"] / 1000,
-        result["errors"],
+        {kind: count for kind, count in result["errors"].items() if count},
         bool(result["tokens_wrapped"]),
     )
 
@@ -240,6 +245,16 @@ def end_sign_ins(database_url: str, count: int) -> None:
     engine.dispose()
 
 
+def server_log_excerpt(tmp: Path, per_server: int = 5) -> str:
+    """Why a server answered an error, where its log says: its last warnings, errors and refusals."""
+    worth_reading = ("WARNING", "ERROR", "CRITICAL", "Traceback", '_refused"')
+    excerpts = []
+    for log in sorted(tmp.glob("*.log")):
+        lines = [line for line in log.read_text(errors="replace").splitlines() if any(w in line for w in worth_reading)]
+        excerpts += [f"  {log.stem}: {line}" for line in lines[-per_server:]]
+    return "\n".join(excerpts)
+
+
 def password_hash_ms() -> float:
     """The median time of one argon2id verification with the service's default (OWASP) parameters."""
     passwords = Passwords(**OWASP_MIN)
@@ -267,6 +282,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
             "COOKIE_SECRET": "bench-cookie-secret-" + "x" * 32,
             "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
             "BENCH_PUBLIC_KEY_FILE": str(public_file),
+            "STOREFRONT_URL": "https://shop.example.com",  # else each server's log opens with a warning about it
             "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", ""),
         }
     )
@@ -410,6 +426,7 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
     extra = {
         "micro": describe(micro),
         "hash": f"{password_hash_ms():.0f} ms",
+        "server_log": server_log_excerpt(tmp),
     }
     medians = {name: statistics.median(us) for name, us in in_process.items()}
     extra["in_process"] = "\n".join(
@@ -441,7 +458,7 @@ def print_report(cases: list[Case], goals: list[Goal], extra: dict[str, str]) ->
                 f"{case.rate:,.0f}",
                 f"{statistics.median(s.p50_ms for s in case.samples):.2f}",
                 f"{statistics.median(s.p99_ms for s in case.samples):.2f}",
-                str(sum(s.errors for s in case.samples)),
+                str(case.errors.total()),
                 extra.get(f"ratio:{case.name}", ""),
             )
         )
@@ -449,6 +466,11 @@ def print_report(cases: list[Case], goals: list[Goal], extra: dict[str, str]) ->
     for row in [rows[0], tuple("-" * w for w in widths), *rows[1:]]:
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
     print("(baseline: bare Flask for medusa_auth's rows, bare express for node's, its plain route for the peer's)")
+    for case in cases:
+        if case.errors:
+            print(f"errors, {case.server} {case.name}: " + ", ".join(f"{n} {k}" for k, n in case.errors.items()))
+    if extra["server_log"]:
+        print(f"warnings and refusals in the servers' logs (the last few of each):\n{extra['server_log']}")
     print(f"\nlogin: one argon2id verification with the default parameters {OWASP_MIN} takes {extra['hash']}")
     print(f"in-process, fresh tokens: {extra['micro']}")
     print(f"in-process through WSGI (no sockets; medians):\n{extra['in_process']}")

@@ -56,7 +56,8 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    '{"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d, "tokens_wrapped": %d}\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout + e.status,
-    latency:percentile(50), latency:percentile(99), any_wrapped))
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "tokens_wrapped": %d, '
+      .. '"errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d, "status": %d}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), any_wrapped,
+    e.connect, e.read, e.write, e.timeout, e.status))
 end
