@@ -100,6 +100,7 @@ class MedusaAuth:
             unused = [p.id for p in settings.redirect_providers.providers if p.id not in self.actors.path_segments()]
             if unused:
                 log.warning("AUTH_PROVIDERS: %s allowed for no actor type (AUTH_METHODS_PER_ACTOR)", ", ".join(unused))
+            _warn_of_passkey_origins_without_cors(settings)
         options = self.jwt.http if self.jwt is not None else _UNCONFIGURED
         self.ended_sessions = self._ended_sessions(app, settings, self.jwt)
         self.tokens = Tokens(self.keys, options, self.actors.types, self.ended_sessions)
@@ -180,6 +181,19 @@ class MedusaAuth:
             settings.sessions.revocation_refresh_seconds,
             ISSUER_MAX_STALENESS_SECONDS,
             unavailable_type="database_error",
+        )
+
+
+def _warn_of_passkey_origins_without_cors(settings: Settings) -> None:
+    """An origin of WEBAUTHN_ORIGINS is a page on another origin running passkey ceremonies against /auth: unless
+    it reaches /auth through a proxy of its own, the browser needs AUTH_CORS to let it (a warning, not an error)."""
+    own_origin, *others = settings.webauthn.origins or ("",)
+    without_cors = [o for o in others if o != own_origin and o not in settings.cors_origins["/auth"]]
+    if without_cors:
+        log.warning(
+            "WEBAUTHN_ORIGINS: %s not in AUTH_CORS: passkeys work there only if that page reaches /auth "
+            "through a proxy of its own",
+            ", ".join(without_cors),
         )
 
 

@@ -418,6 +418,25 @@ def test_webauthn_origins_adds_origins_on_the_relying_partys_domain(app_factory,
 
 
 @pytest.mark.parametrize(
+    ("auth_cors", "warned"),
+    [(None, True), ("https://admin.shop.example", False), ("https://other.shop.example", True)],
+)
+def test_a_passkey_origin_the_browser_may_not_call_auth_from_is_warned_of(
+    app_factory, caplog, auth_cors: str | None, warned: bool
+):
+    app_factory(
+        MEDUSA_BACKEND_URL="https://auth.shop.example",
+        WEBAUTHN_RP_ID="shop.example",
+        WEBAUTHN_ORIGINS="https://admin.shop.example,https://auth.shop.example",  # its own origin needs no CORS
+        AUTH_CORS=auth_cors,
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("WEBAUTHN_ORIGINS")]
+    expected = ["WEBAUTHN_ORIGINS: https://admin.shop.example not in AUTH_CORS: passkeys work there only if that "
+                "page reaches /auth through a proxy of its own"]  # fmt: skip
+    assert warnings == (expected if warned else [])
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"WEBAUTHN_ORIGINS": "https://evil.example"}, "^WEBAUTHN_ORIGINS: 'https://evil.example' is not on"),
