@@ -41,6 +41,7 @@ ENDED = "signed out (sign-in session ended)"
 UNKNOWN = "ended sign-in sessions unknown for too long (fail closed)"
 # The issuer's own bound: its database unreadable this long, its tokens are refused.
 ISSUER_MAX_STALENESS_SECONDS = 30.0
+LOAD_WAIT_SECONDS = 5.0  # a request with no usable snapshot waits this long for the load in flight
 FEED_MEMBER = "ended_sessions"
 _MAX_SID_LENGTH = 64
 
@@ -99,13 +100,16 @@ class RefreshingEndedSessions:
     @property
     def current(self) -> EndedSessions | None:
         """The snapshot, or None when none was loaded within ``max_staleness`` (fail closed)."""
-        if self._current is None:
-            self._refresh_if_due(wait=True)  # the first load: every reader waits for it (or for its failure)
+        if self._past_bound():
+            # Nothing to answer from (the first use, or a worker quiet for longer than the bound): every reader
+            # waits for the load in flight, or its failure, rather than refusing while it runs.
+            self._refresh_if_due(wait=True)
         elif self._monotonic() - self._tried_at >= self.refresh_seconds:
             self._refresh_if_due(wait=False)
-        if self._monotonic() - self._loaded_at > self.max_staleness:
-            return None
-        return self._current
+        return None if self._past_bound() else self._current
+
+    def _past_bound(self) -> bool:
+        return self._monotonic() - self._loaded_at > self.max_staleness
 
     def refresh(self) -> None:
         """Load now (waiting for a load in progress first)."""
@@ -113,8 +117,10 @@ class RefreshingEndedSessions:
             self._reload()
 
     def _refresh_if_due(self, wait: bool) -> None:
-        """Load, unless another thread is loading (then keep answering from the current snapshot) or just did."""
-        if not self._lock.acquire(blocking=wait):
+        """Load, unless another thread is loading or just did. While it loads, keep answering from the current
+        snapshot, or with ``wait`` (nothing to answer from) wait for it, at most ``LOAD_WAIT_SECONDS``: a
+        database that hangs makes a 503, not a worker whose every thread is stuck behind one load."""
+        if not self._lock.acquire(blocking=wait, timeout=LOAD_WAIT_SECONDS if wait else -1):
             return
         try:
             if self._monotonic() - self._tried_at >= self.refresh_seconds:
