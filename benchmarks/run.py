@@ -364,8 +364,9 @@ def run(tmp: Path) -> tuple[list[Case], dict[str, Case], list[Goal], dict[str, s
 
     all_tokens = tokens_file.read_text().split()
     micro = measure(private_pem, all_tokens[:MICRO_TOKENS])
+    in_process_settings = ("APP_ENV", "COOKIE_SECRET", "DATABASE_URL", "STOREFRONT_URL")
     in_process = inprocess.measure(
-        {name: env[name] for name in ("APP_ENV", "COOKIE_SECRET", "DATABASE_URL")} | {"JWT_SECRET_KEY": private_pem},
+        {name: env[name] for name in in_process_settings} | {"JWT_SECRET_KEY": private_pem},
         [
             inprocess.Route(IN_PROCESS_BARE, "/bench/plain", bare=True),
             inprocess.Route("plain route", "/bench/plain"),
