@@ -247,7 +247,7 @@ def end_sign_ins(database_url: str, count: int) -> None:
 
 def server_log_excerpt(tmp: Path, per_server: int = 5) -> str:
     """Why a server answered an error, where its log says: its last warnings, errors and refusals."""
-    worth_reading = ("WARNING", "ERROR", "CRITICAL", "Traceback", '_refused"')
+    worth_reading = ("WARNING", "ERROR", "CRITICAL", "Traceback", '_refused"', '"token_unchecked"')  # 401s, 503s
     excerpts = []
     for log in sorted(tmp.glob("*.log")):
         lines = [line for line in log.read_text(errors="replace").splitlines() if any(w in line for w in worth_reading)]
