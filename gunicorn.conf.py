@@ -13,6 +13,7 @@ import gunicorn.glogging
 import gunicorn.util
 from werkzeug.exceptions import RequestTimeout
 
+from medusa_auth import background
 from medusa_auth.database import db
 from medusa_auth.errors import error_type
 
@@ -28,6 +29,8 @@ accesslog = "-"
 # Referer, user agent or user name, so no link or token a client sent is ever logged.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s'
 graceful_timeout = 20
+# A stopping worker runs the background jobs its requests queued (a reset's mail) for at most this long.
+BACKGROUND_DRAIN_SECONDS = graceful_timeout / 2
 # A request body must arrive within half the worker timeout (15 s by default): a stalled client gets
 # 408 and frees its thread, and under the sync worker it gets it before the master kills the worker.
 BODY_DEADLINE_SHARE = 0.5
@@ -53,6 +56,13 @@ def post_worker_init(worker):
     RedactingLogger.routes = route_segments(worker.wsgi)
     worker.wsgi = BodyDeadline(worker.wsgi, worker.cfg.timeout * BODY_DEADLINE_SHARE)
     redact_every_handler()
+
+
+def worker_exit(server, worker):
+    """A worker stopped in an orderly way (a deploy, a restart) first runs what its requests queued: a reset
+    answered 201 must not lose its mail to the interpreter's exit, which stops the background thread."""
+    if not background.wait_idle(BACKGROUND_DRAIN_SECONDS):
+        worker.log.warning("background jobs still queued after %.0f s were dropped at exit", BACKGROUND_DRAIN_SECONDS)
 
 
 def when_ready(server):

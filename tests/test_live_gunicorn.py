@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from medusa_auth.errors import error_type
 from tests.live import (
@@ -29,6 +34,7 @@ from tests.live import (
     stop_process,
     write_private_file,
 )
+from tests.web_fixtures import Mailbox
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +136,36 @@ def test_a_handful_of_slow_clients_do_not_hold_up_health(server):
             sock.sendall(_body_of(body_length)[1:])
         answers = [read_until_closed(sock, timeout=30.0) for sock in slow]
     assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [b"HTTP/1.1 401 UNAUTHORIZED"] * SLOW_CLIENTS
+
+
+@dataclass
+class SlowMailbox(Mailbox):
+    """An SMTP server that takes ``delay`` seconds to accept each message, as a distant relay may."""
+
+    delay: float = 3.0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_worker_stopped_in_an_orderly_way_first_sends_the_reset_mail_it_owes(tmp_path):
+    """A deploy's SIGTERM right after a reset was answered 201: the mail, a job of that worker's background
+    thread, still goes (gunicorn.conf.py's worker_exit waits for it), instead of dying with the interpreter."""
+    mailbox = SlowMailbox("127.0.0.1", free_port())
+    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+    controller.start()
+    try:
+        with live_server(tmp_path / "drain", extra_env=mailbox.settings(), user=(EMAIL, PASSWORD)) as server:
+            answer = server.post("/auth/user/emailpass/reset-password", json_body={"identifier": EMAIL})
+            assert answer.status == 201 and not mailbox.messages  # the relay takes 3 s to accept it
+            os.killpg(server.process.pid, signal.SIGTERM)
+            assert server.process.wait(30) == 0
+            logs = server.stderr()
+        [message] = mailbox.wait_for(1, timeout=1.0)  # delivered before the worker exited
+    finally:
+        controller.stop()
+    assert message["To"] == EMAIL and "dropped at exit" not in logs
 
 
 def test_a_body_that_stops_arriving_gets_408_json_at_its_deadline_and_the_worker_lives_on(tmp_path):
