@@ -26,6 +26,7 @@ import os
 import platform
 import random
 import re
+import runpy
 import secrets
 import signal
 import statistics
@@ -53,6 +54,7 @@ from benchmarks.infra import (
 )
 from tests.live import (
     FLASK,
+    ROOT,
     WORKERS,
     HttpResponse,
     LiveServer,
@@ -75,6 +77,15 @@ THINK_SECONDS = 0.05  # between a client's scenarios: the machine is shared, the
 USERS_PER_CLIENT = 3
 REQUEST_TIMEOUT = 15.0
 MAIL_WAIT_SECONDS = 8.0
+# The service's reset limit per account (throttle.RESETS_PER_ACCOUNT): a client asks no more often, as a person
+# would not, so every reset it asks for must be mailed (a throttled one would wait MAIL_WAIT_SECONDS for nothing).
+RESETS_PER_ACCOUNT, RESET_WINDOW_SECONDS = 3, 15 * 60
+# An ended sign-in's tokens are refused on every worker of every instance within REVOCATION_REFRESH_SECONDS (2).
+REVOCATION_BOUND_SECONDS = 2.0 + 0.5
+RESET_THROTTLED = '"event": "reset_throttled"'
+# A reset's mail is a background job of the worker that answered (medusa_auth/background.py): queued jobs die
+# with it. A reset answered this long before a worker of its instance was killed may have lost its mail.
+RESET_JOB_SECONDS = 2.0
 PASSWORD = "correct horse battery staple"
 ADMIN_EMAIL = "soak-admin@example.com"
 PROBE_EMAIL = "soak-probe@example.com"
@@ -82,8 +93,10 @@ RESET_SUBJECT = "Reset your password"
 INVITE_SUBJECT = "You are invited"
 MAIL_NOT_SENT = re.compile(r"mail not sent: subject='([^']*)'")
 SESSION_COOKIE = "__Host-medusa_session"
-# Kinds whose route charges the login throttle, so they need Redis as well as the database.
-THROTTLED_KINDS = frozenset({"login", "register", "login after reset", "old password refused", "final login"})
+# Kinds whose route charges a throttle (login's, or the reset request's), so they need Redis as well as the database.
+THROTTLED_KINDS = frozenset(
+    {"login", "register", "login after reset", "old password refused", "final login", "reset request"}
+)
 PROBE = "probe"
 
 
@@ -126,6 +139,7 @@ class Account:
     user_id: str | None = None
     token: str | None = None
     other_password: str | None = None  # set when a password change got no answer: either may hold
+    resets: list[float] = field(default_factory=list)  # when this client asked for its resets (monotonic)
 
 
 @dataclass
@@ -216,11 +230,13 @@ class Client(threading.Thread):
         self.admin = Account(ADMIN_EMAIL, PASSWORD)
         self.invites_made = 0
         self.rng = random.Random(number)
+        self.ended_tokens: list[tuple[str, float]] = []  # tokens of sign-ins this client ended, and when
         self.scenarios: list[tuple[Callable[[], None], int]] = [
             (self.protected, 8),
             (self.login_scenario, 3),
             (self.refresh, 3),
             (self.browser_session, 2),
+            (self.ended_token, 1),
             (self.invite, 1),
             (self.reset, 1),
         ]
@@ -291,6 +307,19 @@ class Client(threading.Thread):
         response = self.service.call("session sign-out", "DELETE", "/auth/session", cookie=cookie)
         if response is not None and response.status == 200:
             self.service.call("me after sign-out", "GET", "/admin/users/me", cookie=cookie, expect=(401,))
+            self.sign_in_ended(account)  # signing the browser out ends the sign-in its bearer token belongs to
+
+    def sign_in_ended(self, account: Account) -> None:
+        """The account's token stops working (checked by ``ended_token`` once the bound has passed)."""
+        if account.token is not None:
+            self.ended_tokens.append((account.token, time.monotonic()))
+            account.token = None
+
+    def ended_token(self) -> None:
+        """A token of an ended sign-in, past the revocation bound: refused on whichever instance gets it."""
+        if self.ended_tokens and time.monotonic() - self.ended_tokens[0][1] >= REVOCATION_BOUND_SECONDS:
+            token, _ = self.ended_tokens.pop(0)
+            self.service.call("ended sign-in's token", "GET", "/admin/users/me", token=token, expect=(401,))
 
     def invite(self) -> None:
         token = self.token_of(self.admin)
@@ -325,9 +354,13 @@ class Client(threading.Thread):
 
     def reset(self) -> None:
         account = self.pick()
+        started = time.monotonic()
+        account.resets = [at for at in account.resets if started - at < RESET_WINDOW_SECONDS]
+        if len(account.resets) >= RESETS_PER_ACCOUNT:
+            return
         if account.other_password is not None and self.login(account) is None:
             return  # settle an unanswered change first, so the expected password is known
-        started = time.monotonic()
+        account.resets.append(started)
         body = {"identifier": account.email}
         response = self.service.call(
             "reset request", "POST", "/auth/user/emailpass/reset-password", json_body=body, expect=(201,)
@@ -352,11 +385,13 @@ class Client(threading.Thread):
             json_body={"password": new_password},
         )
         if response is None or response.status >= 500:
-            account.other_password = new_password  # the change may or may not have committed
+            # The change may or may not have committed, and with it the end of the account's sign-ins.
+            account.other_password, account.token = new_password, None
             return
         if response.status != 200:
             return
-        old, account.password, account.token = account.password, new_password, None
+        self.sign_in_ended(account)  # a new password ends every sign-in of the identity
+        old, account.password = account.password, new_password
         if self.login(account, "login after reset") is not None:
             body = {"email": account.email, "password": old}
             self.service.call("old password refused", "POST", "/auth/user/emailpass", json_body=body, expect=(401,))
@@ -628,7 +663,7 @@ def traffic_checks(ledger: Ledger) -> list[Check]:
     return [
         Check("no 500 (no 5xx but 503) ever", not server_errors, f"{len(server_errors)} {show(server_errors)}"),
         Check(
-            "503 only while PostgreSQL (or, for sign-in, Redis) was down, always with Retry-After",
+            "503 only while PostgreSQL (or, for what a throttle guards, Redis) was down, always with Retry-After",
             not unexplained_503,
             f"{len(unavailable)} answers 503, {len(unexplained_503)} unexplained {show(unexplained_503)}",
         ),
@@ -638,7 +673,7 @@ def traffic_checks(ledger: Ledger) -> list[Check]:
             f"{len(drops)} dropped, {len(unexplained_drops)} unexplained {show(unexplained_drops)}",
         ),
         Check(
-            "every other answer as expected (right user, refreshed token works, signed-out cookie refused)",
+            "every other answer as expected (right user, refreshed token works, signed-out cookie and token refused)",
             not wrong and not ledger.wrong_answers,
             f"{len(wrong)} unexpected {show(wrong)} {'; '.join(ledger.wrong_answers[:3])}",
         ),
@@ -759,19 +794,39 @@ def mail_checks(ledger: Ledger, sink: SmtpSink, servers: list[LiveServer]) -> li
             logged[match[1]] += 1
     mailed = sum(1 for mail in sink.mails if mail.subject == RESET_SUBJECT)
     accounted = mailed + logged[RESET_SUBJECT]
+    throttled = sum(server.stderr().count(RESET_THROTTLED) for server in servers)
+    lost = len(resets_before_a_kill(ledger))
     missing_invites = [e for e in ledger.invites_mailed if not sink.mails_to(e, INVITE_SUBJECT)]
     return [
         Check(
+            f"no reset throttled (each account asks at most {RESETS_PER_ACCOUNT} times in 15 minutes)",
+            throttled == 0,
+            f"{throttled} 'reset_throttled' lines",
+        ),
+        Check(
             "every reset answered 201 mailed its link or logged that it could not",
-            ledger.resets_answered <= accounted <= ledger.resets_answered + ledger.resets_unanswered,
+            ledger.resets_answered - lost <= accounted <= ledger.resets_answered + ledger.resets_unanswered,
             f"{ledger.resets_answered} answered 201 ({ledger.resets_unanswered} unanswered): {mailed} mailed, "
-            f"{logged[RESET_SUBJECT]} logged 'mail not sent'",
+            f"{logged[RESET_SUBJECT]} logged 'mail not sent'; {lost} answered less than {RESET_JOB_SECONDS:.0f} s "
+            "before a worker of their instance was killed (its queued jobs go with it)",
         ),
         Check(
             "every invite answered email.sent=true reached the SMTP server",
             not missing_invites,
             f"{len(ledger.invites_mailed)} said sent, {len(missing_invites)} missing",
         ),
+    ]
+
+
+def resets_before_a_kill(ledger: Ledger) -> list[Outcome]:
+    """Resets answered 201 shortly before a worker of the instance that answered was killed: their mail may be lost."""
+    kills = [fault for fault in ledger.faults if fault.kind == "worker"]
+    return [
+        outcome
+        for outcome in ledger.outcomes
+        if outcome.kind in ("reset request", PROBE)
+        and outcome.status == 201
+        and any(k.instance == outcome.instance and 0 <= k.started - outcome.ended <= RESET_JOB_SECONDS for k in kills)
     ]
 
 
@@ -907,10 +962,17 @@ def main() -> int:
     return 0 if all(check.passed for check in checks) else 1
 
 
+def worker_model() -> str:
+    """What the project's gunicorn.conf.py runs: "gthread workers × 8 threads", or "sync workers"."""
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    workers = f"{settings['worker_class']} workers"
+    return workers if settings["worker_class"] == "sync" else f"{workers} × {settings['threads']} threads"
+
+
 def print_report(ledger: Ledger, begin: float, seconds: float, checks: list[Check], servers: list[LiveServer]) -> None:
     print(
         f"machine: {machine_line()}, {platform.machine()}, CPython {platform.python_version()}; "
-        f"2 gunicorn instances × {WORKERS} sync workers, private PostgreSQL + Redis + aiosmtpd; "
+        f"2 gunicorn instances × {WORKERS} {worker_model()}, private PostgreSQL + Redis + aiosmtpd; "
         f"{CLIENTS} clients for {seconds:.0f} s"
     )
     print("\ntraffic (probe: the fault injector's own requests)")
