@@ -187,8 +187,8 @@ class MedusaAuth:
 def _warn_of_passkey_origins_without_cors(settings: Settings) -> None:
     """An origin of WEBAUTHN_ORIGINS is a page on another origin running passkey ceremonies against /auth: unless
     it reaches /auth through a proxy of its own, the browser needs AUTH_CORS to let it (a warning, not an error)."""
-    own_origin, *others = settings.webauthn.origins or ("",)
-    without_cors = [o for o in others if o != own_origin and o not in settings.cors_origins["/auth"]]
+    # The first origin is MEDUSA_BACKEND_URL's own, which needs no CORS; WEBAUTHN_ORIGINS' follow, without it.
+    without_cors = [o for o in settings.webauthn.origins[1:] if o not in settings.cors_origins["/auth"]]
     if without_cors:
         log.warning(
             "WEBAUTHN_ORIGINS: %s not in AUTH_CORS: passkeys work there only if that page reaches /auth "

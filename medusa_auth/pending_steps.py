@@ -42,7 +42,7 @@ class PendingStep:
         return {**claims, "iat": self.iat, "exp": self.expires_at}
 
 
-def remember_token(kind: TokenKind, claims: Claims) -> PendingStep:
+def remember_token(kind: TokenKind, claims: Claims) -> None:
     """Keep the step a verified challenge or verification token stands for, until the token would expire."""
     pending = PendingStep(
         kind=kind,
@@ -54,7 +54,6 @@ def remember_token(kind: TokenKind, claims: Claims) -> PendingStep:
         expires_at=int(claims["exp"]),
     )
     _remember(pending)
-    return pending
 
 
 def remember_challenge(challenge_id: str, identity: AuthIdentity, provider: str, next_path: str) -> None:
