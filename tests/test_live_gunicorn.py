@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from medusa_auth.errors import error_type
 from tests.live import (
@@ -34,7 +33,7 @@ from tests.live import (
     stop_process,
     write_private_file,
 )
-from tests.web_fixtures import Mailbox
+from tests.web_fixtures import Mailbox, running_mailbox
 
 pytestmark = pytest.mark.slow
 
@@ -152,10 +151,7 @@ class SlowMailbox(Mailbox):
 def test_a_worker_stopped_in_an_orderly_way_first_sends_the_reset_mail_it_owes(tmp_path):
     """A deploy's SIGTERM right after a reset was answered 201: the mail, a job of that worker's background
     thread, still goes (gunicorn.conf.py's worker_exit waits for it), instead of dying with the interpreter."""
-    mailbox = SlowMailbox("127.0.0.1", free_port())
-    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
-    controller.start()
-    try:
+    with running_mailbox(SlowMailbox("127.0.0.1", free_port())) as mailbox:
         with live_server(tmp_path / "drain", extra_env=mailbox.settings(), user=(EMAIL, PASSWORD)) as server:
             answer = server.post("/auth/user/emailpass/reset-password", json_body={"identifier": EMAIL})
             assert answer.status == 201 and not mailbox.messages  # the relay takes 3 s to accept it
@@ -163,8 +159,6 @@ def test_a_worker_stopped_in_an_orderly_way_first_sends_the_reset_mail_it_owes(t
             assert server.process.wait(30) == 0
             logs = server.stderr()
         [message] = mailbox.wait_for(1, timeout=1.0)  # delivered before the worker exited
-    finally:
-        controller.stop()
     assert message["To"] == EMAIL and "dropped at exit" not in logs
 
 

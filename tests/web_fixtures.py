@@ -81,9 +81,9 @@ def token_of(link: str) -> str:
 
 
 @contextlib.contextmanager
-def running_mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 until the block ends."""
-    box = Mailbox("127.0.0.1", free_port())
+def running_mailbox(box: Mailbox | None = None) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 until the block ends, serving ``box`` (a plain one by default)."""
+    box = box or Mailbox("127.0.0.1", free_port())
     controller = Controller(box, hostname=box.host, port=box.port)
     controller.start()
     try:
