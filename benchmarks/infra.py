@@ -16,6 +16,7 @@ import glob
 import os
 import pwd
 import re
+import runpy
 import shutil
 import subprocess
 import tempfile
@@ -238,6 +239,14 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+def worker_model(conf: Path, workers: int | None = None) -> str:
+    """The worker model a gunicorn config file sets: "2 gthread workers x 8 threads", or "2 sync workers";
+    ``workers`` when the command line overrides the file's count."""
+    settings = runpy.run_path(str(conf))
+    model = f"{workers or settings['workers']} {settings['worker_class']} workers"
+    return model if settings["worker_class"] == "sync" else f"{model} x {settings['threads']} threads"
 
 
 def machine_line() -> str:

@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import platform
-import runpy
 import shutil
 import statistics
 import subprocess
@@ -36,7 +35,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import create_engine, insert, select
 
-from benchmarks import inprocess
+from benchmarks import infra, inprocess
 from benchmarks.micro import describe, measure, service_tokens
 from medusa_auth.clock import now_datetime
 from medusa_auth.keys.material import generate_private_key, private_key_pem
@@ -201,9 +200,7 @@ def serve(args: list[str], env: Mapping[str, str], port: int, ready_path: str, l
 
 def worker_model() -> str:
     """The gunicorn worker model every Python server runs under, as benchmarks/gunicorn.conf.py sets it."""
-    settings = runpy.run_path(str(BENCH / "gunicorn.conf.py"))
-    model = f"gunicorn {settings['workers']} {settings['worker_class']} workers"
-    return model if settings["worker_class"] == "sync" else f"{model} x {settings['threads']} threads"
+    return f"gunicorn {infra.worker_model(BENCH / 'gunicorn.conf.py')}"
 
 
 def gunicorn(app: str, env: Mapping[str, str], tmp: Path, name: str) -> contextlib.AbstractContextManager[Server]:

@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import re
-import runpy
 import secrets
 import signal
 import statistics
@@ -50,8 +49,11 @@ from benchmarks.infra import (
     postgres_cluster,
     redis_server,
     smtp_sink,
+    worker_model,
     workspace,
 )
+from medusa_auth.auth import throttle
+from medusa_auth.settings import DEFAULTS
 from tests.live import (
     FLASK,
     ROOT,
@@ -77,11 +79,11 @@ THINK_SECONDS = 0.05  # between a client's scenarios: the machine is shared, the
 USERS_PER_CLIENT = 3
 REQUEST_TIMEOUT = 15.0
 MAIL_WAIT_SECONDS = 8.0
-# The service's reset limit per account (throttle.RESETS_PER_ACCOUNT): a client asks no more often, as a person
-# would not, so every reset it asks for must be mailed (a throttled one would wait MAIL_WAIT_SECONDS for nothing).
-RESETS_PER_ACCOUNT, RESET_WINDOW_SECONDS = 3, 15 * 60
-# An ended sign-in's tokens are refused on every worker of every instance within REVOCATION_REFRESH_SECONDS (2).
-REVOCATION_BOUND_SECONDS = 2.0 + 0.5
+# The service's reset limit per account: a client asks no more often, as a person would not, so every reset it
+# asks for must be mailed (a throttled one would wait MAIL_WAIT_SECONDS for nothing).
+RESETS_PER_ACCOUNT, RESET_WINDOW_SECONDS = throttle.RESETS_PER_ACCOUNT.amount, throttle.RESETS_PER_ACCOUNT.get_expiry()
+# An ended sign-in's tokens are refused on every worker of every instance within REVOCATION_REFRESH_SECONDS.
+REVOCATION_BOUND_SECONDS = DEFAULTS["REVOCATION_REFRESH_SECONDS"] + 0.5
 RESET_THROTTLED = '"event": "reset_throttled"'
 # A reset's mail is a background job of the worker that answered (medusa_auth/background.py): queued jobs die
 # with it. A reset answered this long before a worker of its instance was killed may have lost its mail.
@@ -799,7 +801,8 @@ def mail_checks(ledger: Ledger, sink: SmtpSink, servers: list[LiveServer]) -> li
     missing_invites = [e for e in ledger.invites_mailed if not sink.mails_to(e, INVITE_SUBJECT)]
     return [
         Check(
-            f"no reset throttled (each account asks at most {RESETS_PER_ACCOUNT} times in 15 minutes)",
+            f"no reset throttled (each account asks at most {RESETS_PER_ACCOUNT} times in "
+            f"{RESET_WINDOW_SECONDS // 60} minutes)",
             throttled == 0,
             f"{throttled} 'reset_throttled' lines",
         ),
@@ -962,17 +965,11 @@ def main() -> int:
     return 0 if all(check.passed for check in checks) else 1
 
 
-def worker_model() -> str:
-    """What the project's gunicorn.conf.py runs: "gthread workers × 8 threads", or "sync workers"."""
-    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    workers = f"{settings['worker_class']} workers"
-    return workers if settings["worker_class"] == "sync" else f"{workers} × {settings['threads']} threads"
-
-
 def print_report(ledger: Ledger, begin: float, seconds: float, checks: list[Check], servers: list[LiveServer]) -> None:
     print(
         f"machine: {machine_line()}, {platform.machine()}, CPython {platform.python_version()}; "
-        f"2 gunicorn instances × {WORKERS} {worker_model()}, private PostgreSQL + Redis + aiosmtpd; "
+        f"2 gunicorn instances × {worker_model(ROOT / 'gunicorn.conf.py', WORKERS)}, private PostgreSQL + Redis "
+        "+ aiosmtpd; "
         f"{CLIENTS} clients for {seconds:.0f} s"
     )
     print("\ntraffic (probe: the fault injector's own requests)")
